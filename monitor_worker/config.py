@@ -59,7 +59,9 @@ def _positive_duration(text: str) -> str:
     return text
 
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN), AfterValidator(_positive_duration)]
+Duration = Annotated[
+    str, Field(pattern=DURATION_PATTERN, max_length=32), AfterValidator(_positive_duration)
+]
 Labels = dict[str, str]
 
 
@@ -84,6 +86,7 @@ class DataColumns(Section):
 
     features: list[FeatureSpec] | None = Field(
         default=None,
+        max_length=2000,
         description="Declared features; inferred from the reference (all other columns) when absent.",
     )
     prediction_column: str = "prediction"
@@ -141,7 +144,7 @@ class DriftSpec(Section):
         description="p-value tests drift below it (default 0.05); distances at or above it (default 0.1).",
     )
     share_threshold: float = Field(default=0.5, gt=0, le=1)
-    features: list[FeatureDriftOverride] = Field(default_factory=list)
+    features: list[FeatureDriftOverride] = Field(default_factory=list, max_length=2000)
     prediction: PredictionDriftSpec = Field(default_factory=PredictionDriftSpec)
 
 
@@ -173,7 +176,7 @@ class QualityThreshold(Section):
 
 
 class QualitySpec(Section):
-    thresholds: list[QualityThreshold] = Field(default_factory=list)
+    thresholds: list[QualityThreshold] = Field(default_factory=list, max_length=20)
     average: Averaging = "macro"
 
 
@@ -187,8 +190,9 @@ class LabelsSpec(Section):
 class ModelInfo(Section):
     name: str = Field(min_length=1, max_length=63)
     task: Task
-    classes: list[str] | None = Field(
+    classes: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None,
+        max_length=1000,
         description="Class labels in the order of probability vectors (multiclass); optional.",
     )
     positive_class: str = "1"
@@ -258,13 +262,15 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names the field."""
 
 
-def format_validation_error(err: ValidationError) -> str:
-    """One line per problem, each naming the field path in the file's own (camelCase) keys."""
-    lines = []
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One clause per problem, each naming the field path in the file's own (camelCase) keys,
+    under ``prefix`` (e.g. ``spec``)."""
+    clauses = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
-    return "; ".join(lines)
+        loc = ".".join([prefix] * bool(prefix) + [str(p) for p in e["loc"]])
+        msg = e["msg"].removeprefix("Value error, ")
+        clauses.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(clauses)
 
 
 def parse_config(data: Any) -> WorkerConfig:

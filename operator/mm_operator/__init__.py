@@ -1,0 +1,1 @@
+"""The Model Monitor operator (kopf): ModelMonitor spec -> worker, Prometheus wiring, status."""

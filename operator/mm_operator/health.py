@@ -1,0 +1,200 @@
+"""Reading a monitor's health: firing alerts and key figures.
+
+Sources, in order of preference:
+1. Alertmanager (``MM_ALERTMANAGER_URL``): alerts after grouping, silences and inhibitions;
+2. Prometheus (``MM_PROMETHEUS_URL``): firing alerts from ``/api/v1/alerts``, figures by query;
+3. the worker's own ``/v1/status``: threshold violations the worker computes from the same
+   thresholds (no ``for:`` delay), when neither URL is configured.
+One fetch serves every monitor for a couple of seconds, so 200 monitors cost one request."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from .render import WORKER_PORT, Names
+from .settings import Settings
+from .spec import Monitor
+from .status import Alert, HealthReading
+
+ALERT_PREFIX = "ModelMonitor"
+
+
+def _get_json(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> Any:
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+class _Cached:
+    """A value fetched at most once per ``ttl`` seconds, shared by threads."""
+
+    def __init__(self, fetch: Callable[[], Any], ttl: float) -> None:
+        self.fetch, self.ttl = fetch, ttl
+        self._lock = threading.Lock()
+        self._at = -1e9
+        self._value: Any = None
+        self._error: Exception | None = None
+
+    def get(self) -> Any:
+        with self._lock:
+            if time.monotonic() - self._at > self.ttl:
+                try:
+                    self._value, self._error = self.fetch(), None
+                except Exception as e:  # reported per monitor as HealthSourceUnavailable
+                    self._value, self._error = None, e
+                self._at = time.monotonic()
+            if self._error is not None:
+                raise self._error
+            return self._value
+
+
+class HealthReader:
+    def __init__(self, settings: Settings, ttl: float | None = None) -> None:
+        self.settings = settings
+        ttl = ttl if ttl is not None else min(2.0, settings.status_interval / 2)
+        self._am = _Cached(self._fetch_alertmanager, ttl) if settings.alertmanager_url else None
+        self._prom_alerts = _Cached(self._fetch_prometheus_alerts, ttl)
+        self._prom_figures = _Cached(self._fetch_prometheus_figures, ttl)
+
+    # -- sources ---------------------------------------------------------------------------
+
+    def _fetch_alertmanager(self) -> list[dict]:
+        query = urllib.parse.urlencode(
+            [
+                ("filter", f'alertname=~"{ALERT_PREFIX}.*"'),
+                ("active", "true"),
+                ("silenced", "false"),
+                ("inhibited", "false"),
+            ]
+        )
+        return _get_json(f"{self.settings.alertmanager_url}/api/v2/alerts?{query}")
+
+    def _fetch_prometheus_alerts(self) -> list[dict]:
+        out = _get_json(f"{self.settings.prometheus_url}/api/v1/alerts")
+        return [a for a in out["data"]["alerts"] if a.get("state") == "firing"]
+
+    def _fetch_prometheus_figures(self) -> dict[tuple[str, str], dict[str, Any]]:
+        figures: dict[tuple[str, str], dict[str, Any]] = {}
+        queries = {
+            "records": "modelmonitor_window_records",
+            "labelled": "modelmonitor_window_labelled_records",
+            "quality": "modelmonitor_quality",
+            "driftShare": "modelmonitor_drift_share",
+            "outlierRatio": "modelmonitor_outlier_ratio",
+            "sufficient": "modelmonitor_window_sufficient",
+            "predictionDrift": "max by (namespace, modelmonitor) (modelmonitor_prediction_drift_detected)",
+            "drifted": "modelmonitor_feature_drift_detected == 1",
+        }
+        for key, expr in queries.items():
+            q = urllib.parse.urlencode({"query": expr})
+            data = _get_json(f"{self.settings.prometheus_url}/api/v1/query?{q}")["data"]["result"]
+            for sample in data:
+                m = sample["metric"]
+                entry = figures.setdefault((m.get("namespace", ""), m.get("modelmonitor", "")), {})
+                value = float(sample["value"][1])
+                if key == "quality":
+                    entry.setdefault("quality", {})[m.get("metric", "")] = value
+                elif key == "drifted":
+                    entry.setdefault("driftedFeatures", []).append(m.get("feature", ""))
+                elif key in ("records", "labelled"):
+                    entry[key] = int(value)
+                elif key in ("sufficient", "predictionDrift"):
+                    entry[key] = value >= 1
+                else:
+                    entry[key] = value
+        return figures
+
+    def worker_url(self, monitor: Monitor) -> str:
+        return self.settings.worker_url_template.format(
+            service=Names(monitor.name).worker,
+            namespace=monitor.namespace,
+            port=WORKER_PORT,
+            name=monitor.name,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, monitor: Monitor) -> HealthReading:
+        key = (monitor.namespace, monitor.name)
+        if self._am is not None or self.settings.prometheus_url:
+            return self._read_alerting(monitor, key)
+        return self._read_worker(monitor)
+
+    def _read_alerting(self, monitor: Monitor, key: tuple[str, str]) -> HealthReading:
+        source = "alertmanager" if self._am is not None else "prometheus"
+        try:
+            raw = self._am.get() if self._am is not None else self._prom_alerts.get()
+        except Exception as e:
+            return HealthReading(source, error=_describe(e))
+        alerts = tuple(
+            sorted(
+                {
+                    Alert(
+                        name=a["labels"]["alertname"],
+                        severity=a["labels"].get("severity", "warning"),
+                        since=a.get("startsAt") or a.get("activeAt"),
+                        summary=a.get("annotations", {}).get("summary", ""),
+                    )
+                    for a in raw
+                    if (a["labels"].get("namespace"), a["labels"].get("modelmonitor")) == key
+                },
+                key=lambda a: (a.name, a.since or ""),
+            )
+        )
+        summary: dict[str, Any] = {}
+        enough: bool | None = None
+        if self.settings.prometheus_url:
+            try:
+                figures = dict(self._prom_figures.get().get(key, {}))
+                enough = figures.pop("sufficient", None)
+                summary = figures
+            except Exception as e:
+                return HealthReading(source, alerts=alerts, error=f"prometheus: {_describe(e)}")
+        return HealthReading(source, alerts=alerts, summary=summary, enough_data=enough)
+
+    def _read_worker(self, monitor: Monitor) -> HealthReading:
+        try:
+            st = _get_json(f"{self.worker_url(monitor)}/v1/status")
+        except Exception as e:
+            return HealthReading("worker", error=_describe(e))
+        return reading_from_worker_status(st)
+
+
+def reading_from_worker_status(st: dict[str, Any]) -> HealthReading:
+    """A worker's ``/v1/status`` document -> HealthReading (violations become alerts)."""
+    window = st.get("window", {})
+    drift = st.get("drift") or {}
+    summary: dict[str, Any] = {
+        "records": int(window.get("records", 0)),
+        "labelled": int(window.get("labelled", 0)),
+    }
+    if st.get("quality"):
+        summary["quality"] = {k: float(v) for k, v in st["quality"].items()}
+    if drift.get("share") is not None:
+        summary["driftShare"] = float(drift["share"])
+        summary["driftedFeatures"] = sorted(
+            f for f, r in (drift.get("features") or {}).items() if r.get("drifted")
+        )
+    if (drift.get("prediction") or {}).get("drifted") is not None:
+        summary["predictionDrift"] = bool(drift["prediction"]["drifted"])
+    outliers = st.get("outliers") or {}
+    if outliers.get("ratio") is not None:
+        summary["outlierRatio"] = float(outliers["ratio"])
+    alerts = tuple(
+        Alert(v["alert"], v.get("severity", "warning"), v.get("since"), v.get("message", ""))
+        for v in st.get("violations", [])
+    )
+    return HealthReading(
+        "worker", alerts=alerts, summary=summary, enough_data=window.get("sufficient")
+    )
+
+
+def _describe(e: Exception) -> str:
+    reason = getattr(e, "reason", None)
+    return f"{type(e).__name__}: {reason or e}"

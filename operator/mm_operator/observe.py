@@ -1,0 +1,131 @@
+"""What the operator reads from the cluster about one ModelMonitor: its target, its worker,
+and the prerequisites its spec names. Reads only; decisions live in :mod:`status`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .kube import Kube, NotFound
+from .render import Names
+from .spec import Monitor
+
+TARGET_API = {
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "InferenceService": "serving.kserve.io/v1beta1",
+}
+
+
+@dataclass(frozen=True)
+class TargetState:
+    found: bool
+    reason: str
+    message: str
+    pod_labels: dict[str, str] | None = None
+    ready: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    exists: bool
+    desired: int = 0
+    available: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A prerequisite the spec names but the cluster lacks; ``field`` is the spec path."""
+
+    reason: str
+    field: str
+    message: str
+
+
+def observe_target(kube: Kube, monitor: Monitor) -> TargetState:
+    ref = monitor.spec.model.target_ref
+    api = TARGET_API[ref.kind]
+    where = f"{ref.kind} {monitor.namespace}/{ref.name}"
+    if ref.kind == "InferenceService" and not kube.has_api(api, "InferenceService"):
+        return TargetState(
+            False, "KindNotInstalled", f"{where}: the KServe InferenceService API is not installed"
+        )
+    try:
+        obj = kube.get(api, ref.kind, monitor.namespace, ref.name)
+    except NotFound:
+        return TargetState(False, "NotFound", f"{where} does not exist (spec.model.targetRef)")
+    status = obj.get("status") or {}
+    if ref.kind == "InferenceService":
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions", [])
+        )
+        labels: dict[str, str] | None = {"serving.kserve.io/inferenceservice": ref.name}
+    else:
+        spec = obj.get("spec") or {}
+        ready = (status.get("readyReplicas") or 0) >= 1 or spec.get("replicas") == 0
+        labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or None
+    return TargetState(
+        True,
+        "Found",
+        f"{where} found ({'ready' if ready else 'not ready yet'})",
+        pod_labels=labels,
+        ready=ready,
+    )
+
+
+def observe_worker(kube: Kube, monitor: Monitor) -> WorkerState:
+    name = Names(monitor.name).worker
+    obj = kube.get_or_none("apps/v1", "Deployment", monitor.namespace, name)
+    if obj is None:
+        return WorkerState(False, reason="NotCreated", message=f"Deployment {name} does not exist")
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    available = int(status.get("availableReplicas") or 0)
+    conditions = {c.get("type"): c for c in status.get("conditions", [])}
+    failure = conditions.get("ReplicaFailure")
+    progressing = conditions.get("Progressing")
+    if failure and failure.get("status") == "True":
+        reason, message = failure.get("reason", "ReplicaFailure"), failure.get("message", "")
+    elif desired == 0:
+        reason, message = "Paused", "spec.worker.replicas is 0"
+    elif available >= desired:
+        reason, message = "Available", f"{available}/{desired} worker pods available"
+    else:
+        detail = (progressing or {}).get("message")
+        reason = "Progressing"
+        message = f"{available}/{desired} worker pods available" + (
+            f" ({detail})" if detail else ""
+        )
+    return WorkerState(True, desired, available, reason, message)
+
+
+def check_prerequisites(kube: Kube, monitor: Monitor) -> list[Problem]:
+    """Objects the spec points at that must exist before a worker can start."""
+    problems: list[Problem] = []
+    ref = monitor.spec.data.reference
+    if ref is None:
+        return problems
+    if ref.config_map_key_ref:
+        cm_ref = ref.config_map_key_ref
+        cm = kube.get_or_none("v1", "ConfigMap", monitor.namespace, cm_ref.name)
+        if cm is None:
+            problems.append(
+                Problem(
+                    "ReferenceNotFound",
+                    "spec.data.reference.configMapKeyRef.name",
+                    f"ConfigMap {monitor.namespace}/{cm_ref.name} does not exist",
+                )
+            )
+        elif cm_ref.key not in (cm.get("data") or {}) and cm_ref.key not in (
+            cm.get("binaryData") or {}
+        ):
+            problems.append(
+                Problem(
+                    "ReferenceNotFound",
+                    "spec.data.reference.configMapKeyRef.key",
+                    f"ConfigMap {monitor.namespace}/{cm_ref.name} has no key {cm_ref.key!r}",
+                )
+            )
+    return problems

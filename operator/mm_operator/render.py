@@ -1,0 +1,446 @@
+"""Desired child objects of a ModelMonitor: pure functions of the parsed spec, the operator's
+settings and a few observations. No I/O here; :mod:`mm_operator.apply` sends the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from monitor_worker.config import (
+    Identity,
+    IngestionSpec,
+    ModelInfo,
+    ReferenceSource,
+    SnapshotSpec,
+    WorkerConfig,
+    WorkerData,
+)
+
+from .rules import render_rule_groups
+from .settings import Settings
+from .spec import Monitor
+
+WORKER_PORT = 8080
+CONFIG_DIR = "/etc/model-monitor"
+CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
+REFERENCE_DIR = "/etc/model-monitor/reference"
+TOKEN_DIR = "/var/run/model-monitor/token"
+TOKEN_KEY = "token"
+STATE_DIR = "/var/lib/model-monitor"
+RUN_AS = 65532  # the image's non-root user (see Dockerfile)
+CHECKSUM_ANNOTATION = "modelmonitor.io/config-checksum"
+NAME_LABEL = "modelmonitor.io/name"
+DEFAULT_GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the operator saw in the cluster that shapes the children."""
+
+    target_pod_labels: dict[str, str] | None = None
+    prometheus_operator: bool = True
+
+
+@dataclass(frozen=True)
+class Names:
+    """Predictable names of every child of a ModelMonitor called ``monitor``."""
+
+    monitor: str
+
+    @property
+    def worker(self) -> str:  # Deployment and Service
+        return f"mm-{self.monitor}"
+
+    @property
+    def config(self) -> str:
+        return f"mm-{self.monitor}-config"
+
+    @property
+    def token(self) -> str:
+        return f"mm-{self.monitor}-token"
+
+    @property
+    def monitoring(self) -> str:  # ServiceMonitor and PrometheusRule
+        return f"mm-{self.monitor}"
+
+
+@dataclass
+class Children:
+    """The desired objects, and the kinds that must not exist (to be deleted if present)."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    absent: list[tuple[str, str, str]] = field(default_factory=list)  # (apiVersion, kind, name)
+
+
+def labels(monitor: Monitor, settings: Settings) -> dict[str, str]:
+    return {
+        **settings.default_labels,
+        "app.kubernetes.io/name": "monitor-worker",
+        "app.kubernetes.io/instance": monitor.name,
+        "app.kubernetes.io/component": "worker",
+        "app.kubernetes.io/part-of": "model-monitor",
+        "app.kubernetes.io/managed-by": "model-monitor-operator",
+        NAME_LABEL: monitor.name,
+    }
+
+
+def selector_labels(monitor: Monitor) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "monitor-worker",
+        "app.kubernetes.io/instance": monitor.name,
+        NAME_LABEL: monitor.name,
+    }
+
+
+def _meta(monitor: Monitor, settings: Settings, name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": monitor.namespace,
+        "labels": labels(monitor, settings),
+        "ownerReferences": [monitor.owner_reference()],
+        **extra,
+    }
+
+
+# -- the worker's configuration ----------------------------------------------------------------
+
+
+def render_worker_config(monitor: Monitor) -> WorkerConfig:
+    """The worker's config, built with the worker's own types (validated as it is built)."""
+    spec = monitor.spec
+    ref = spec.data.reference
+    source: ReferenceSource | None = None
+    if ref is not None:
+        if ref.url:
+            source = ReferenceSource(url=ref.url, format=ref.format)
+        elif ref.config_map_key_ref:
+            source = ReferenceSource(
+                path=f"{REFERENCE_DIR}/{ref.config_map_key_ref.key}", format=ref.format
+            )
+        elif ref.pvc:
+            source = ReferenceSource(
+                path=f"{REFERENCE_DIR}/{ref.pvc.path.lstrip('/')}", format=ref.format
+            )
+    return WorkerConfig(
+        monitor=Identity(name=monitor.name, namespace=monitor.namespace),
+        model=ModelInfo(
+            name=monitor.model_name,
+            task=spec.model.task,
+            classes=spec.model.classes,
+            positive_class=spec.model.positive_class,
+        ),
+        data=WorkerData(
+            features=spec.data.features,
+            prediction_column=spec.data.prediction_column,
+            label_column=spec.data.label_column,
+            score_column=spec.data.score_column,
+            reference=source,
+        ),
+        window=spec.window,
+        drift=spec.drift,
+        outliers=spec.outliers,
+        quality=spec.quality,
+        labels=spec.labels,
+        ingestion=IngestionSpec(
+            auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
+        ),
+        snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
+    )
+
+
+def worker_config_yaml(config: WorkerConfig) -> str:
+    data = config.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def render_config_map(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(monitor, settings, Names(monitor.name).config),
+        "data": {"config.yaml": worker_config_yaml(render_worker_config(monitor))},
+    }
+
+
+def checksum(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- the worker Deployment -------------------------------------------------------------------------
+
+
+def _volumes(monitor: Monitor) -> tuple[list[dict], list[dict]]:
+    names = Names(monitor.name)
+    volumes: list[dict] = [
+        {"name": "config", "configMap": {"name": names.config}},
+        {"name": "state", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+    ]
+    mounts: list[dict] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "state", "mountPath": STATE_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    ref = monitor.spec.data.reference
+    if ref is not None and ref.config_map_key_ref:
+        cm = ref.config_map_key_ref
+        volumes.append(
+            {
+                "name": "reference",
+                "configMap": {"name": cm.name, "items": [{"key": cm.key, "path": cm.key}]},
+            }
+        )
+        mounts.append({"name": "reference", "mountPath": REFERENCE_DIR, "readOnly": True})
+    elif ref is not None and ref.pvc:
+        volumes.append(
+            {
+                "name": "reference",
+                "persistentVolumeClaim": {"claimName": ref.pvc.claim_name, "readOnly": True},
+            }
+        )
+        mounts.append({"name": "reference", "mountPath": REFERENCE_DIR, "readOnly": True})
+    if monitor.spec.worker.auth.enabled:
+        volumes.append({"name": "token", "secret": {"secretName": names.token}})
+        mounts.append({"name": "token", "mountPath": TOKEN_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _resources(monitor: Monitor) -> dict[str, Any]:
+    r = monitor.spec.worker.resources
+    resources: dict[str, Any] = {
+        "requests": dict(r.requests) or dict(DEFAULT_RESOURCES["requests"]),
+        "limits": dict(r.limits) or dict(DEFAULT_RESOURCES["limits"]),
+    }
+    gpu = monitor.spec.worker.gpu
+    if gpu is not None:
+        resources["limits"][gpu.resource_name] = str(gpu.count)
+    return resources
+
+
+def _scheduling(monitor: Monitor, observed: Observed) -> dict[str, Any]:
+    w = monitor.spec.worker
+    pod: dict[str, Any] = {}
+    node_selector = dict(w.node_selector)
+    tolerations = [t.model_dump(by_alias=True, exclude_none=True) for t in w.tolerations]
+    if w.gpu is not None:
+        node_selector.update(w.gpu.node_selector)
+        if w.gpu.tolerations is None:
+            tolerations.append(dict(DEFAULT_GPU_TOLERATION))
+        else:
+            tolerations += [
+                t.model_dump(by_alias=True, exclude_none=True) for t in w.gpu.tolerations
+            ]
+    if node_selector:
+        pod["nodeSelector"] = node_selector
+    if tolerations:
+        pod["tolerations"] = tolerations
+    if w.colocate and observed.target_pod_labels:
+        pod["affinity"] = {
+            "podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": dict(observed.target_pod_labels)},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        }
+    return pod
+
+
+def render_deployment(
+    monitor: Monitor, settings: Settings, observed: Observed, config_map: dict[str, Any]
+) -> dict[str, Any]:
+    names = Names(monitor.name)
+    volumes, mounts = _volumes(monitor)
+    container = {
+        "name": "worker",
+        "image": monitor.spec.worker.image or settings.worker_image,
+        "imagePullPolicy": settings.worker_image_pull_policy,
+        "command": ["monitor-worker"],
+        "args": ["--config", CONFIG_FILE, "--host", "0.0.0.0", "--port", str(WORKER_PORT)],
+        "env": [
+            {"name": "MM_LOG_FORMAT", "value": "json"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "ports": [{"name": "http", "containerPort": WORKER_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+        },
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 90,
+        },
+        "resources": _resources(monitor),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+        **_scheduling(monitor, observed),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(monitor, settings, names.worker),
+        "spec": {
+            "replicas": monitor.spec.worker.replicas,
+            # One pod owns the window state and its snapshots: never two at once.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(monitor)},
+            "template": {
+                "metadata": {
+                    "labels": labels(monitor, settings),
+                    "annotations": {CHECKSUM_ANNOTATION: checksum(config_map["data"])},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def render_service(monitor: Monitor, settings: Settings, observed: Observed) -> dict[str, Any]:
+    meta = _meta(monitor, settings, Names(monitor.name).worker)
+    if not observed.prometheus_operator:
+        # Without the Prometheus Operator, annotation-based discovery is the common fallback.
+        meta["annotations"] = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(WORKER_PORT),
+            "prometheus.io/path": "/metrics",
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(monitor),
+            "ports": [
+                {"name": "http", "port": WORKER_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def render_service_monitor(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    sm = monitor.spec.prometheus.service_monitor
+    meta = _meta(monitor, settings, Names(monitor.name).monitoring)
+    meta["labels"] = {**meta["labels"], **sm.labels}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": selector_labels(monitor)},
+            "namespaceSelector": {"matchNames": [monitor.namespace]},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": sm.interval}],
+        },
+    }
+
+
+def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    rule = monitor.spec.prometheus.rule
+    meta = _meta(monitor, settings, Names(monitor.name).monitoring)
+    meta["labels"] = {**meta["labels"], **rule.labels}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": meta,
+        "spec": {"groups": render_rule_groups(monitor, settings)},
+    }
+
+
+def render_network_policy(
+    monitor: Monitor, settings: Settings, observed: Observed
+) -> dict[str, Any]:
+    np = monitor.spec.worker.network_policy
+    sources: list[dict[str, Any]] = []
+    if observed.target_pod_labels:
+        sources.append({"podSelector": {"matchLabels": dict(observed.target_pod_labels)}})
+    prometheus_peer: dict[str, Any] = {}
+    if np.prometheus_namespace_selector:
+        prometheus_peer["namespaceSelector"] = {
+            "matchLabels": dict(np.prometheus_namespace_selector)
+        }
+    if np.prometheus_pod_selector:
+        prometheus_peer["podSelector"] = {"matchLabels": dict(np.prometheus_pod_selector)}
+    if prometheus_peer:
+        sources.append(prometheus_peer)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(monitor, settings, Names(monitor.name).worker),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(monitor)},
+            "policyTypes": ["Ingress"],
+            # Probes come from the kubelet on the node and are not subject to policy.
+            "ingress": [
+                {
+                    "from": sources,
+                    "ports": [{"port": WORKER_PORT, "protocol": "TCP"}],
+                }
+            ],
+        },
+    }
+
+
+def render_children(monitor: Monitor, settings: Settings, observed: Observed) -> Children:
+    """Every object the ModelMonitor should own, in the order they are applied."""
+    names = Names(monitor.name)
+    spec = monitor.spec
+    children = Children()
+    config_map = render_config_map(monitor, settings)
+    children.objects += [
+        config_map,
+        render_deployment(monitor, settings, observed, config_map),
+        render_service(monitor, settings, observed),
+    ]
+    monitoring = [
+        ("ServiceMonitor", spec.prometheus.service_monitor.enabled, render_service_monitor),
+        ("PrometheusRule", spec.prometheus.rule.enabled, render_prometheus_rule),
+    ]
+    for kind, enabled, render in monitoring:
+        if enabled and observed.prometheus_operator:
+            children.objects.append(render(monitor, settings))
+        elif observed.prometheus_operator:
+            children.absent.append(("monitoring.coreos.com/v1", kind, names.monitoring))
+    if spec.worker.network_policy.enabled:
+        children.objects.append(render_network_policy(monitor, settings, observed))
+    else:
+        children.absent.append(("networking.k8s.io/v1", "NetworkPolicy", names.worker))
+    if not spec.worker.auth.enabled:
+        children.absent.append(("v1", "Secret", names.token))
+    return children

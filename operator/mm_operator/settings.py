@@ -1,0 +1,109 @@
+"""Operator settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from monitor_worker.config import format_validation_error, parse_duration
+
+
+class Settings(BaseModel):
+    """Every knob, with its environment variable in the field's description."""
+
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="MM_NAMESPACES: comma-separated namespaces to watch; empty watches all.",
+    )
+    worker_image: str = Field(
+        default="ghcr.io/model-monitor/model-monitor:0.1.0",
+        description="MM_WORKER_IMAGE: image of the worker when the spec sets none.",
+    )
+    worker_image_pull_policy: str = Field(
+        default="IfNotPresent", description="MM_WORKER_IMAGE_PULL_POLICY"
+    )
+    default_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="MM_DEFAULT_LABELS: k=v,k2=v2 added to every child object.",
+    )
+    prometheus_url: str | None = Field(
+        default=None, description="MM_PROMETHEUS_URL: read firing alerts and figures from here."
+    )
+    alertmanager_url: str | None = Field(
+        default=None, description="MM_ALERTMANAGER_URL: read firing alerts from here."
+    )
+    worker_url_template: str = Field(
+        default="http://{service}.{namespace}.svc:{port}",
+        description="MM_WORKER_URL_TEMPLATE: how the operator reaches a worker's /v1/status.",
+    )
+    status_interval: float = Field(
+        default=15.0, gt=0, description="MM_STATUS_INTERVAL: seconds between status refreshes."
+    )
+    metrics_port: int = Field(default=8080, description="MM_METRICS_PORT: operator /metrics.")
+    health_port: int = Field(default=8081, description="MM_HEALTH_PORT: kopf liveness /healthz.")
+    bind_address: str = Field(
+        default="0.0.0.0", description="MM_BIND_ADDRESS: address of /metrics and /healthz."
+    )
+    docs_url: str = Field(
+        default="https://github.com/model-monitor/model-monitor/blob/main/docs/alerts.md",
+        description="MM_DOCS_URL: base of per-alert runbook anchors.",
+    )
+
+    @field_validator("worker_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+ENV = {
+    "namespaces": "MM_NAMESPACES",
+    "worker_image": "MM_WORKER_IMAGE",
+    "worker_image_pull_policy": "MM_WORKER_IMAGE_PULL_POLICY",
+    "default_labels": "MM_DEFAULT_LABELS",
+    "prometheus_url": "MM_PROMETHEUS_URL",
+    "alertmanager_url": "MM_ALERTMANAGER_URL",
+    "worker_url_template": "MM_WORKER_URL_TEMPLATE",
+    "status_interval": "MM_STATUS_INTERVAL",
+    "metrics_port": "MM_METRICS_PORT",
+    "health_port": "MM_HEALTH_PORT",
+    "bind_address": "MM_BIND_ADDRESS",
+    "docs_url": "MM_DOCS_URL",
+}
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"MM_DEFAULT_LABELS: {part!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from ``environ``; a bad value raises ValueError naming the variable."""
+    raw: dict[str, object] = {}
+    for field, var in ENV.items():
+        value = environ.get(var)
+        if value is None or value == "":
+            continue
+        if field == "namespaces":
+            raw[field] = [n.strip() for n in value.split(",") if n.strip()]
+        elif field == "default_labels":
+            raw[field] = _parse_labels(value)
+        elif field == "status_interval":
+            raw[field] = parse_duration(value) if value[-1].isalpha() else float(value)
+        else:
+            raw[field] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        message = format_validation_error(e)
+        for field, var in ENV.items():
+            message = message.replace(f"{field}:", f"{var}:")
+        raise ValueError(message) from None

@@ -1,0 +1,144 @@
+"""render: pure spec -> children."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mm_operator.render import Observed, render_children, render_worker_config
+from mm_operator.settings import Settings
+from mm_operator.spec import parse_monitor
+from monitor_worker.config import parse_config
+
+SETTINGS = Settings(worker_image="registry.example/mm:1", default_labels={"team": "ml"})
+
+
+def monitor(**spec):
+    base = {"model": {"task": "binary-classification", "targetRef": {"name": "fd"}}}
+    base.update(spec)
+    return parse_monitor(
+        {
+            "metadata": {"name": "fraud", "namespace": "ml", "uid": "u-1", "generation": 3},
+            "spec": base,
+        }
+    )
+
+
+def by_kind(children):
+    return {o["kind"]: o for o in children.objects}
+
+
+def pod_spec(children):
+    return by_kind(children)["Deployment"]["spec"]["template"]["spec"]
+
+
+def test_children_names_labels_and_owner():
+    ch = render_children(monitor(), SETTINGS, Observed({"app": "fd"}))
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in ch.objects]
+    assert kinds == [
+        ("ConfigMap", "mm-fraud-config"),
+        ("Deployment", "mm-fraud"),
+        ("Service", "mm-fraud"),
+        ("ServiceMonitor", "mm-fraud"),
+        ("PrometheusRule", "mm-fraud"),
+    ]
+    for o in ch.objects:
+        assert o["metadata"]["namespace"] == "ml"
+        assert o["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+        assert o["metadata"]["labels"]["team"] == "ml"
+        assert o["metadata"]["labels"]["modelmonitor.io/name"] == "fraud"
+
+
+def test_pod_passes_restricted_profile_fields():
+    spec = pod_spec(render_children(monitor(), SETTINGS, Observed()))
+    sc = spec["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    c = spec["containers"][0]
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert c["image"] == "registry.example/mm:1"
+    assert {p["httpGet"]["path"] for p in (c["readinessProbe"], c["livenessProbe"])} == {
+        "/readyz",
+        "/healthz",
+    }
+
+
+def test_no_gpu_means_no_gpu_fields():
+    spec = pod_spec(render_children(monitor(), SETTINGS, Observed()))
+    text = json.dumps(spec)
+    assert "gpu" not in text and "tolerations" not in spec and "nodeSelector" not in spec
+
+
+def test_gpu_defaults_to_nvidia_toleration():
+    spec = pod_spec(render_children(monitor(worker={"gpu": {"count": 2}}), SETTINGS, Observed()))
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+
+
+def test_gpu_custom_resource_selector_and_tolerations():
+    gpu = {
+        "resourceName": "amd.com/gpu",
+        "nodeSelector": {"accel": "mi300"},
+        "tolerations": [{"key": "amd", "operator": "Exists"}],
+    }
+    spec = pod_spec(render_children(monitor(worker={"gpu": gpu}), SETTINGS, Observed()))
+    assert spec["containers"][0]["resources"]["limits"]["amd.com/gpu"] == "1"
+    assert spec["nodeSelector"] == {"accel": "mi300"}
+    assert spec["tolerations"] == [{"key": "amd", "operator": "Exists"}]
+
+
+@pytest.mark.parametrize(("colocate", "labels", "expected"), [(True, {"app": "fd"}, True),
+                                                              (False, {"app": "fd"}, False),
+                                                              (True, None, False)])  # fmt: skip
+def test_colocation_affinity(colocate, labels, expected):
+    spec = pod_spec(
+        render_children(monitor(worker={"colocate": colocate}), SETTINGS, Observed(labels))
+    )
+    assert ("affinity" in spec) is expected
+
+
+def test_without_prometheus_operator_annotations_instead():
+    ch = render_children(monitor(), SETTINGS, Observed(prometheus_operator=False))
+    kinds = by_kind(ch)
+    assert "ServiceMonitor" not in kinds and "PrometheusRule" not in kinds
+    assert kinds["Service"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+
+
+def test_disabled_parts_are_listed_absent():
+    m = monitor(
+        prometheus={"serviceMonitor": {"enabled": False}},
+        worker={"auth": {"enabled": False}},
+    )
+    ch = render_children(m, SETTINGS, Observed())
+    assert ("monitoring.coreos.com/v1", "ServiceMonitor", "mm-fraud") in ch.absent
+    assert ("v1", "Secret", "mm-fraud-token") in ch.absent
+    assert "token" not in json.dumps(pod_spec(ch)["volumes"])
+
+
+def test_worker_config_parses_with_the_worker_schema():
+    m = monitor(
+        data={"reference": {"configMapKeyRef": {"name": "ref", "key": "train.parquet"}}},
+        quality={"thresholds": [{"metric": "f1", "min": 0.8}]},
+    )
+    cfg = render_worker_config(m)
+    again = parse_config(cfg.model_dump(by_alias=True, exclude_none=True, mode="json"))
+    assert again == cfg
+    assert cfg.data.reference.path == "/etc/model-monitor/reference/train.parquet"
+    assert cfg.ingestion.auth_token_file == "/var/run/model-monitor/token/token"
+    assert cfg.model.name == "fraud"
+
+
+def test_config_change_changes_pod_checksum():
+    a = render_children(monitor(), SETTINGS, Observed())
+    b = render_children(monitor(window={"size": "2h"}), SETTINGS, Observed())
+    c = render_children(monitor(), SETTINGS, Observed())
+
+    def checksum(ch):
+        return by_kind(ch)["Deployment"]["spec"]["template"]["metadata"]["annotations"][
+            "modelmonitor.io/config-checksum"
+        ]
+
+    assert checksum(a) == checksum(c) != checksum(b)
