@@ -70,12 +70,10 @@ class ControlPlane:
         *,
         nodes: tuple[NodeSpec, ...] = DEFAULT_NODES,
         bin_dir: Path | None = None,
-        detach: bool = False,
     ) -> None:
         self.workdir = workdir
         self.nodes = nodes
         self.bin_dir = bin_dir
-        self.detach = detach
         self.processes: list[Process] = []
         self.kubeconfig = workdir / "kubeconfig"
         self.api_port = 0

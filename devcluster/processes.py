@@ -32,7 +32,7 @@ class Process:
     argv: Sequence[str]
     log_path: Path
     env: dict[str, str] | None = None
-    detach: bool = False
+    cwd: Path | None = None
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> Process:
@@ -47,6 +47,7 @@ class Process:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            cwd=self.cwd,
             # Own process group: a Ctrl-C in the terminal must not kill components
             # before the cleanup code stops them in order.
             start_new_session=True,

@@ -28,9 +28,18 @@ FeatureType = Literal["numerical", "categorical"]
 DriftMethod = Literal["auto", "ks", "chi-square", "z-test", "wasserstein", "jensen-shannon", "psi"]
 OutlierMethod = Literal["isolation-forest", "one-class-svm"]
 QualityMetric = Literal[
-    "accuracy", "precision", "recall", "f1", "roc-auc", "log-loss",
-    "mae", "mse", "rmse", "r2", "mape",
-]  # fmt: skip
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc-auc",
+    "log-loss",
+    "mae",
+    "mse",
+    "rmse",
+    "r2",
+    "mape",
+]
 Severity = Literal["critical", "warning", "info"]
 Averaging = Literal["macro", "weighted", "micro"]
 ReferenceFormat = Literal["auto", "csv", "jsonl", "parquet"]
@@ -241,6 +250,11 @@ class WorkerConfig(MonitorSections):
     data: WorkerData = Field(default_factory=WorkerData)
     ingestion: IngestionSpec = Field(default_factory=IngestionSpec)
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
+    alert_severity: Severity = Field(
+        default="warning",
+        description="Severity of drift, outlier and threshold violations in /v1/status "
+        "(the ModelMonitor's alerts.severity; a threshold's own severity wins).",
+    )
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> WorkerConfig:

@@ -17,12 +17,12 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from monitor_worker.alerts import PREFIX
+
 from .render import WORKER_PORT, Names
 from .settings import Settings
 from .spec import Monitor
 from .status import Alert, HealthReading
-
-ALERT_PREFIX = "ModelMonitor"
 
 
 def _get_json(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> Any:
@@ -67,7 +67,7 @@ class HealthReader:
     def _fetch_alertmanager(self) -> list[dict]:
         query = urllib.parse.urlencode(
             [
-                ("filter", f'alertname=~"{ALERT_PREFIX}.*"'),
+                ("filter", f'alertname=~"{PREFIX}.*"'),
                 ("active", "true"),
                 ("silenced", "false"),
                 ("inhibited", "false"),

@@ -150,6 +150,7 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
         ),
         snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
+        alert_severity=spec.alerts.severity,
     )
 
 

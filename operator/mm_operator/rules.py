@@ -9,27 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor_worker import alerts as names
 from monitor_worker.config import parse_duration
 
 from .settings import Settings
 from .spec import Monitor
-
-PREFIX = "ModelMonitor"
-
-#: Display names used in alert names (ModelMonitorAccuracyLow, ModelMonitorRmseHigh, ...).
-METRIC_TITLES = {
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "roc-auc": "RocAuc",
-    "log-loss": "LogLoss",
-    "mae": "Mae",
-    "mse": "Mse",
-    "rmse": "Rmse",
-    "r2": "R2",
-    "mape": "Mape",
-}
 
 # Multi-window, multi-burn-rate alerting (Google SRE workbook, ch. 5), as Sloth and Pyrra do:
 # (long window, short window, burn-rate factor, severity).
@@ -98,16 +82,15 @@ def quality_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
     rules = []
     for t in monitor.spec.quality.thresholds:
         severity = t.severity or monitor.spec.alerts.severity
-        title = METRIC_TITLES[t.metric]
         series = f'modelmonitor_quality{{{sel}, metric="{t.metric}"}}'
-        for bound, op, word in ((t.min, "<", "Low"), (t.max, ">", "High")):
+        for bound, op, kind in ((t.min, "<", "min"), (t.max, ">", "max")):
             if bound is None:
                 continue
             rules.append(
                 _alert(
                     monitor,
                     settings,
-                    f"{PREFIX}{title}{word}",
+                    names.quality_alert(t.metric, kind),
                     f"{series} {op} {bound:g}",
                     severity=severity,
                     summary=f"{t.metric} of model {model} is {'below' if op == '<' else 'above'} {bound:g}",
@@ -133,7 +116,7 @@ def drift_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]:
         _alert(
             monitor,
             settings,
-            f"{PREFIX}DataDrift",
+            names.DATA_DRIFT,
             f"modelmonitor_drift_share{{{sel}}} >= {share:g}",
             severity=spec.alerts.severity,
             summary=f"Input data of model {model} drifted",
@@ -146,7 +129,7 @@ def drift_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]:
         _alert(
             monitor,
             settings,
-            f"{PREFIX}FeatureDrift",
+            names.FEATURE_DRIFT,
             f"modelmonitor_feature_drift_detected{{{sel}}} == 1",
             severity="info",
             summary=f"Feature {{{{ $labels.feature }}}} of model {model} drifted",
@@ -162,7 +145,7 @@ def drift_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]:
             _alert(
                 monitor,
                 settings,
-                f"{PREFIX}PredictionDrift",
+                names.PREDICTION_DRIFT,
                 f"modelmonitor_prediction_drift_detected{{{sel}}} == 1",
                 severity=spec.alerts.severity,
                 summary=f"Predictions of model {model} drifted",
@@ -185,7 +168,7 @@ def outlier_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
         _alert(
             monitor,
             settings,
-            f"{PREFIX}OutliersHigh",
+            names.OUTLIERS_HIGH,
             f"modelmonitor_outlier_ratio{{{sel}}} > {o.max_ratio:g}",
             severity=monitor.spec.alerts.severity,
             summary=f"Too many outliers reach model {monitor.model_name}",
@@ -207,7 +190,7 @@ def builtin_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
         _alert(
             monitor,
             settings,
-            f"{PREFIX}WorkerDown",
+            names.WORKER_DOWN,
             f"up{{{job}}} == 0",
             severity="critical",
             summary=f"The monitor worker of model {model} is down",
@@ -219,7 +202,7 @@ def builtin_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
         _alert(
             monitor,
             settings,
-            f"{PREFIX}WorkerAbsent",
+            names.WORKER_ABSENT,
             f"absent(up{{{job}}})",
             severity="critical",
             summary=f"No monitor worker of model {model} is scraped",
@@ -231,7 +214,7 @@ def builtin_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
         _alert(
             monitor,
             settings,
-            f"{PREFIX}NoRecords",
+            names.NO_RECORDS,
             f"time() - modelmonitor_last_record_timestamp_seconds{{{sel}}} > "
             f"{_seconds(alerts.no_records_for)}",
             severity="warning",
@@ -244,7 +227,7 @@ def builtin_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
         _alert(
             monitor,
             settings,
-            f"{PREFIX}InsufficientSamples",
+            names.INSUFFICIENT_SAMPLES,
             f"modelmonitor_window_sufficient{{{sel}}} == 0",
             severity="info",
             summary=f"Too few records in the window of model {model}",
@@ -259,7 +242,7 @@ def builtin_alerts(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]
             _alert(
                 monitor,
                 settings,
-                f"{PREFIX}NoLabels",
+                names.NO_LABELS,
                 f"time() - modelmonitor_last_label_timestamp_seconds{{{sel}}} > "
                 f"{_seconds(alerts.no_labels_for)}",
                 severity="warning",
@@ -301,7 +284,7 @@ def objective_groups(monitor: Monitor, settings: Settings) -> list[dict[str, Any
             _alert(
                 monitor,
                 settings,
-                f"{PREFIX}AccuracyBudgetBurn",
+                names.BUDGET_BURN,
                 f"modelmonitor:error_ratio:rate{long}{{{sel}}} > {threshold:.6g}"
                 f" and modelmonitor:error_ratio:rate{short}{{{sel}}} > {threshold:.6g}",
                 severity=severity,

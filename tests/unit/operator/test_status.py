@@ -69,7 +69,7 @@ def test_transition_time_kept_until_status_changes_and_events_only_on_change():
     )
     assert cond(degraded, "Healthy")["lastTransitionTime"] == "T3"
     assert cond(degraded, "Ready")["lastTransitionTime"] == "T1"
-    assert [(e.type, e.reason) for e in events3][0] == ("Warning", "HealthWarning")
+    assert next((e.type, e.reason) for e in events3) == ("Warning", "HealthWarning")
 
 
 def test_key_metric_in_summary():

@@ -1,0 +1,520 @@
+"""Ingestion payloads -> columns. Knows the JSON shapes, nothing of statistics.
+
+Every rejection is a :class:`PayloadError` naming the field and, for row data, the record
+index, e.g. ``records[17].features.amount: expected a number, got "12,5"``. A batch is
+accepted or rejected whole, so a 4xx never leaves half a batch behind.
+
+Shapes accepted (see docs/ingestion.md and ``/openapi.json``):
+- rows: ``{"records": [{"id", "features": {...}, "prediction", "score", "label", "timestamp"}]}``
+- columns: ``{"columns": {"<feature>": [...], "prediction": [...], "score": [...], ...}}``
+- labels: ``{"labels": [{"id": ..., "label": ...}]}``
+- KServe payload-logger CloudEvents: v1 ``instances`` / ``predictions`` and v2 (Open
+  Inference Protocol) ``inputs`` / ``outputs`` bodies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .schema import DataSchema
+
+MAX_RECORDS_PER_BATCH = 100_000
+RESERVED_COLUMNS = ("id", "timestamp", "prediction", "score", "label")
+
+
+class PayloadError(ValueError):
+    """A client error: ``status`` is the HTTP status, ``field`` the offending path."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": str(self), "field": self.field}
+
+
+@dataclass
+class Batch:
+    """One accepted batch, as columns."""
+
+    n: int
+    numeric: dict[str, np.ndarray]  # float64, NaN for missing
+    categorical: dict[str, np.ndarray]  # str ("" never used), None-free; missing -> mask
+    categorical_missing: dict[str, np.ndarray]  # bool masks
+    prediction: np.ndarray | None = None  # float64 (regression) or str (classification)
+    score: np.ndarray | None = None  # (n,) positive-class probability or (n, C)
+    label: np.ndarray | None = None
+    ids: list[str] | None = None
+    timestamps: np.ndarray | None = None  # epoch seconds
+
+
+@dataclass
+class LabelBatch:
+    ids: list[str]
+    labels: np.ndarray
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return f"the string {v[:40]!r}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+# -- columns ------------------------------------------------------------------------------------
+
+
+def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
+    """float64 array; null -> NaN. Rejects strings, booleans and non-finite numbers.
+
+    ``index_fmt`` formats the field path of element i (e.g. ``records[{i}].features.x``)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fi" and arr.ndim == 1:
+        out = arr.astype(np.float64, copy=False)
+        if arr.dtype.kind == "f" and not np.isfinite(out).all():
+            bad = int(np.flatnonzero(~np.isfinite(out))[0])
+            raise PayloadError(index_fmt.format(i=bad), "expected a finite number")
+        return out
+    # Slow path: nulls, mixed types, or a bad element to locate.
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = np.nan
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise PayloadError(index_fmt.format(i=i), "expected a finite number")
+            out[i] = v
+        else:
+            raise PayloadError(index_fmt.format(i=i), f"expected a number, got {_type_name(v)}")
+    return out
+
+
+def categorical_column(values: Sequence[Any], index_fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """(str array, missing mask). Strings, integers and booleans are categories; null is missing."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "U" and arr.ndim == 1:
+        return arr, np.zeros(len(arr), dtype=bool)
+    if arr.dtype.kind == "i" and arr.ndim == 1:
+        return arr.astype(str), np.zeros(len(arr), dtype=bool)
+    out = []
+    missing = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        if v is None:
+            missing[i] = True
+            out.append("")
+        elif isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+            out.append(str(int(v)))
+        else:
+            raise PayloadError(
+                index_fmt.format(i=i),
+                f"expected a category (string or integer), got {_type_name(v)}",
+            )
+    return np.asarray(out, dtype=str), missing
+
+
+def class_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
+    """Predictions or labels of a classifier as class strings (nulls not allowed)."""
+    arr, missing = categorical_column(values, index_fmt)
+    if missing.any():
+        raise PayloadError(index_fmt.format(i=int(np.flatnonzero(missing)[0])), "must not be null")
+    return arr
+
+
+def target_column(values: Sequence[Any], schema: DataSchema, index_fmt: str) -> np.ndarray:
+    if schema.regression:
+        out = numeric_column(values, index_fmt)
+        if np.isnan(out).any():
+            bad = int(np.flatnonzero(np.isnan(out))[0])
+            raise PayloadError(index_fmt.format(i=bad), "must not be null")
+        return out
+    return class_column(values, index_fmt)
+
+
+def score_column(values: Sequence[Any], schema: DataSchema, index_fmt: str) -> np.ndarray:
+    """Binary: the positive class's probability in [0, 1]. Multiclass: a probability vector
+    per record (a list in class order, or an object keyed by class)."""
+    if not schema.multiclass:
+        out = numeric_column(values, index_fmt)
+        if np.isnan(out).any() or (out < 0).any() or (out > 1).any():
+            bad = int(np.flatnonzero(np.isnan(out) | (out < 0) | (out > 1))[0])
+            raise PayloadError(index_fmt.format(i=bad), "expected a probability in [0, 1]")
+        return out
+    classes = schema.classes
+    if not classes:
+        raise PayloadError(
+            index_fmt.format(i=0), "multiclass scores need model.classes in the config"
+        )
+    rows = []
+    for i, v in enumerate(values):
+        if isinstance(v, dict):
+            try:
+                v = [v[c] for c in classes]
+            except KeyError as e:
+                raise PayloadError(index_fmt.format(i=i), f"missing class {e.args[0]!r}") from None
+        if not isinstance(v, list) or len(v) != len(classes):
+            raise PayloadError(
+                index_fmt.format(i=i), f"expected {len(classes)} class probabilities"
+            )
+        rows.append(v)
+    width = len(classes)
+    try:
+        arr = numeric_column([x for r in rows for x in r], "{i}")
+    except PayloadError as e:
+        flat = int(e.field)
+        raise PayloadError(
+            f"{index_fmt.format(i=flat // width)}[{flat % width}]", e.message
+        ) from None
+    out = arr.reshape(len(rows), width)
+    if (out < 0).any() or (out > 1).any() or np.isnan(out).any():
+        bad = int(np.flatnonzero(((out < 0) | (out > 1) | np.isnan(out)).any(axis=1))[0])
+        raise PayloadError(index_fmt.format(i=bad), "probabilities must be in [0, 1]")
+    return out
+
+
+def id_column(values: Sequence[Any], index_fmt: str) -> list[str]:
+    if all(type(v) is str and v for v in values):
+        return list(values)
+    ids = []
+    for i, v in enumerate(values):
+        if isinstance(v, str) and v:
+            ids.append(v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            ids.append(str(v))
+        else:
+            raise PayloadError(
+                index_fmt.format(i=i), "expected a non-empty string or an integer id"
+            )
+    return ids
+
+
+def timestamp_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[i] = float(v)
+        elif isinstance(v, str):
+            try:
+                out[i] = dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise PayloadError(
+                    index_fmt.format(i=i), "expected RFC 3339 or epoch seconds"
+                ) from None
+        else:
+            raise PayloadError(index_fmt.format(i=i), f"expected a timestamp, got {_type_name(v)}")
+    return out
+
+
+# -- row form -----------------------------------------------------------------------------------
+
+
+def _check_count(n: int, field: str) -> None:
+    if n == 0:
+        raise PayloadError(field, "must not be empty")
+    if n > MAX_RECORDS_PER_BATCH:
+        raise PayloadError(field, f"at most {MAX_RECORDS_PER_BATCH} records per request", 413)
+
+
+def parse_records(doc: Any, schema: DataSchema) -> Batch:
+    """``{"records": [...]}`` -> Batch."""
+    if not isinstance(doc, dict) or "records" not in doc:
+        raise PayloadError("records", 'expected an object with a "records" list')
+    extra = set(doc) - {"records"}
+    if extra:
+        raise PayloadError(sorted(extra)[0], "unknown top-level field")
+    records = doc["records"]
+    if not isinstance(records, list):
+        raise PayloadError("records", "expected a list")
+    n = len(records)
+    _check_count(n, "records")
+    try:
+        feats = [r["features"] for r in records]
+    except (TypeError, KeyError):
+        for i, r in enumerate(records):
+            if not isinstance(r, dict):
+                raise PayloadError(
+                    f"records[{i}]", f"expected an object, got {_type_name(r)}"
+                ) from None
+            if "features" not in r:
+                raise PayloadError(f"records[{i}].features", "required") from None
+        raise
+    names = schema.names
+    k = len(names)
+    if not all(type(f) is dict and len(f) == k for f in feats):
+        _locate_feature_problem(feats, names)
+    numeric, categorical, missing = {}, {}, {}
+    for name in names:
+        try:
+            values = [f[name] for f in feats]
+        except KeyError:
+            _locate_feature_problem(feats, names)
+        fmt = f"records[{{i}}].features.{name}"
+        if name in schema.numerical:
+            numeric[name] = numeric_column(values, fmt)
+        else:
+            categorical[name], missing[name] = categorical_column(values, fmt)
+    batch = Batch(n, numeric, categorical, missing)
+    _row_extras(records, batch, schema)
+    return batch
+
+
+def _locate_feature_problem(feats: list[Any], names: Sequence[str]) -> None:
+    known = set(names)
+    for i, f in enumerate(feats):
+        if not isinstance(f, dict):
+            raise PayloadError(f"records[{i}].features", f"expected an object, got {_type_name(f)}")
+        for key in f:
+            if key not in known:
+                raise PayloadError(
+                    f"records[{i}].features.{key}",
+                    f"unknown feature (expected: {', '.join(names[:20])})",
+                )
+        for name in names:
+            if name not in f:
+                raise PayloadError(
+                    f"records[{i}].features.{name}", "required (send null if missing)"
+                )
+    raise AssertionError("no problem found")  # pragma: no cover
+
+
+_ROW_FIELDS = {"id", "features", "prediction", "score", "label", "timestamp"}
+
+
+def _row_extras(records: list[dict], batch: Batch, schema: DataSchema) -> None:
+    present = set().union(*(r.keys() for r in records[:1]))
+    unknown = present - _ROW_FIELDS
+    if unknown:
+        raise PayloadError(f"records[0].{sorted(unknown)[0]}", "unknown field")
+    for key in ("id", "prediction", "score", "label", "timestamp"):
+        if key not in present:
+            continue
+        try:
+            values = [r[key] for r in records]
+        except (KeyError, TypeError):
+            i = next(i for i, r in enumerate(records) if key not in r)
+            raise PayloadError(
+                f"records[{i}].{key}", "present in records[0] but missing here"
+            ) from None
+        _set_extra(batch, key, values, schema, f"records[{{i}}].{key}")
+    if any(len(r) > len(present) for r in records):
+        i = next(i for i, r in enumerate(records) if set(r) - present)
+        raise PayloadError(
+            f"records[{i}].{sorted(set(records[i]) - present)[0]}",
+            "every record must carry the same fields as records[0]",
+        )
+
+
+def _set_extra(batch: Batch, key: str, values: Sequence[Any], schema: DataSchema, fmt: str) -> None:
+    if key == "id":
+        batch.ids = id_column(values, fmt)
+    elif key == "prediction":
+        batch.prediction = target_column(values, schema, fmt)
+    elif key == "label":
+        batch.label = target_column(values, schema, fmt)
+    elif key == "score":
+        batch.score = score_column(values, schema, fmt)
+    elif key == "timestamp":
+        batch.timestamps = timestamp_column(values, fmt)
+
+
+# -- column form --------------------------------------------------------------------------------
+
+
+def parse_columns(doc: Any, schema: DataSchema) -> Batch:
+    """``{"columns": {"<feature>": [...], "prediction": [...], ...}}`` -> Batch."""
+    if not isinstance(doc, dict) or "columns" not in doc:
+        raise PayloadError("columns", 'expected an object with a "columns" object')
+    extra = set(doc) - {"columns"}
+    if extra:
+        raise PayloadError(sorted(extra)[0], "unknown top-level field")
+    cols = doc["columns"]
+    if not isinstance(cols, dict):
+        raise PayloadError("columns", "expected an object of equal-length lists")
+    for key, v in cols.items():
+        if not isinstance(v, list):
+            raise PayloadError(f"columns.{key}", "expected a list")
+        if key not in schema.names and key not in RESERVED_COLUMNS:
+            raise PayloadError(
+                f"columns.{key}", "unknown column (not a feature nor a reserved name)"
+            )
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) > 1:
+        raise PayloadError("columns", f"lists differ in length ({sorted(lengths)})")
+    n = lengths.pop() if lengths else 0
+    _check_count(n, "columns")
+    numeric, categorical, missing = {}, {}, {}
+    for name in schema.names:
+        if name not in cols:
+            raise PayloadError(f"columns.{name}", "required feature column")
+        fmt = f"columns.{name}[{{i}}]"
+        if name in schema.numerical:
+            numeric[name] = numeric_column(cols[name], fmt)
+        else:
+            categorical[name], missing[name] = categorical_column(cols[name], fmt)
+    batch = Batch(n, numeric, categorical, missing)
+    for key in RESERVED_COLUMNS:
+        if key in cols:
+            _set_extra(batch, key, cols[key], schema, f"columns.{key}[{{i}}]")
+    return batch
+
+
+# -- labels -------------------------------------------------------------------------------------
+
+
+def parse_labels(doc: Any, schema: DataSchema) -> LabelBatch:
+    if not isinstance(doc, dict) or not isinstance(doc.get("labels"), list):
+        raise PayloadError("labels", 'expected an object with a "labels" list')
+    items = doc["labels"]
+    _check_count(len(items), "labels")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item or "label" not in item:
+            raise PayloadError(f"labels[{i}]", 'expected {"id": ..., "label": ...}')
+        if len(item) > 2:
+            raise PayloadError(
+                f"labels[{i}].{sorted(set(item) - {'id', 'label'})[0]}", "unknown field"
+            )
+    ids = id_column([x["id"] for x in items], "labels[{i}].id")
+    labels = target_column([x["label"] for x in items], schema, "labels[{i}].label")
+    return LabelBatch(ids, labels)
+
+
+# -- KServe payload logger (CloudEvents, binary mode) -------------------------------------------
+
+REQUEST_TYPE = "org.kubeflow.serving.inference.request"
+RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
+
+
+def parse_inference_request(doc: Any, schema: DataSchema) -> Batch:
+    """v1 ``{"instances": [...]}`` or v2 ``{"inputs": [tensors]}`` -> Batch of features."""
+    if isinstance(doc, dict) and "instances" in doc:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise PayloadError("instances", "expected a list")
+        _check_count(len(instances), "instances")
+        if all(isinstance(x, dict) for x in instances):
+            return parse_records({"records": [{"features": x} for x in instances]}, schema)
+        names = schema.names
+        if not all(isinstance(x, list) and len(x) == len(names) for x in instances):
+            i = next(
+                i
+                for i, x in enumerate(instances)
+                if not (isinstance(x, list) and len(x) == len(names))
+            )
+            raise PayloadError(f"instances[{i}]", f"expected a list of {len(names)} feature values")
+        columns = {name: [x[j] for x in instances] for j, name in enumerate(names)}
+        return parse_columns({"columns": columns}, schema)
+    if isinstance(doc, dict) and "inputs" in doc:
+        return parse_columns(
+            {"columns": v2_tensors_to_columns(doc["inputs"], schema.names, "inputs")}, schema
+        )
+    raise PayloadError("instances", 'expected a v1 "instances" or a v2 "inputs" body')
+
+
+def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], list[Any] | None]:
+    """(predictions, scores or None) from v1 ``predictions`` or v2 ``outputs``."""
+    if isinstance(doc, dict) and "predictions" in doc:
+        preds = doc["predictions"]
+        if not isinstance(preds, list):
+            raise PayloadError("predictions", "expected a list")
+        if preds and all(isinstance(p, list) for p in preds) and not schema.regression:
+            # Probability vectors: the prediction is the most likely class.
+            return _argmax_classes(preds, schema, "predictions"), preds
+        return preds, None
+    if isinstance(doc, dict) and "outputs" in doc:
+        outputs = doc["outputs"]
+        if not isinstance(outputs, list) or not outputs:
+            raise PayloadError("outputs", "expected a non-empty list of tensors")
+        tensors = {t.get("name"): t for t in outputs if isinstance(t, dict)}
+        proba = tensors.get("predict_proba")
+        main = tensors.get("predict") or next(
+            (t for n, t in tensors.items() if n != "predict_proba"), None
+        )
+        scores = _tensor_rows(proba, "outputs.predict_proba") if proba else None
+        if main is not None:
+            preds = _tensor_flat(main, "outputs[0]")
+        elif scores is not None:
+            preds = _argmax_classes(scores, schema, "outputs.predict_proba")
+        else:
+            raise PayloadError("outputs", "no prediction tensor")
+        return preds, scores
+    raise PayloadError("predictions", 'expected a v1 "predictions" or a v2 "outputs" body')
+
+
+def _argmax_classes(rows: list[list[Any]], schema: DataSchema, field: str) -> list[Any]:
+    classes = schema.classes or tuple(str(i) for i in range(len(rows[0])))
+    out = []
+    for i, r in enumerate(rows):
+        if len(r) != len(classes):
+            raise PayloadError(f"{field}[{i}]", f"expected {len(classes)} class probabilities")
+        out.append(classes[int(np.argmax(r))])
+    return out
+
+
+def _tensor_flat(t: Any, field: str) -> list[Any]:
+    if not isinstance(t, dict) or not isinstance(t.get("data"), list):
+        raise PayloadError(field, 'expected a tensor {"name", "shape", "datatype", "data"}')
+    data = t["data"]
+    if data and isinstance(data[0], list):
+        data = [x for row in data for x in row]
+    return data
+
+
+def _tensor_rows(t: Any, field: str) -> list[list[Any]]:
+    data = _tensor_flat(t, field)
+    shape = t.get("shape") or [len(data)]
+    if len(shape) != 2 or shape[0] * shape[1] != len(data):
+        raise PayloadError(
+            f"{field}.shape", f"expected [rows, classes] matching {len(data)} values"
+        )
+    cols = int(shape[1])
+    return [data[i * cols : (i + 1) * cols] for i in range(int(shape[0]))]
+
+
+def v2_tensors_to_columns(inputs: Any, names: Sequence[str], field: str) -> dict[str, list[Any]]:
+    """Open Inference Protocol inputs -> columns: either one [N, F] tensor in feature order,
+    or one [N] (or [N, 1]) tensor per feature, named after it."""
+    if not isinstance(inputs, list) or not inputs:
+        raise PayloadError(field, "expected a non-empty list of tensors")
+    for j, t in enumerate(inputs):
+        if not isinstance(t, dict) or not isinstance(t.get("data"), list):
+            raise PayloadError(
+                f"{field}[{j}]", 'expected a tensor {"name", "shape", "datatype", "data"}'
+            )
+        if not isinstance(t.get("shape"), list):
+            raise PayloadError(f"{field}[{j}].shape", "expected a list of dimensions")
+    by_name = {t.get("name"): t for t in inputs}
+    if all(n in by_name for n in names):
+        return {n: _tensor_flat(by_name[n], f"{field}.{n}") for n in names}
+    if len(inputs) == 1:
+        t = inputs[0]
+        shape = t["shape"]
+        data = _tensor_flat(t, f"{field}[0]")
+        if len(shape) != 2 or shape[1] != len(names) or shape[0] * shape[1] != len(data):
+            raise PayloadError(
+                f"{field}[0].shape",
+                f"expected [rows, {len(names)}] with features in order {list(names)[:10]}",
+            )
+        width = len(names)
+        return {n: data[j::width] for j, n in enumerate(names)}
+    missing = [n for n in names if n not in by_name]
+    raise PayloadError(f"{field}", f"no tensor for feature(s) {missing[:5]}")

@@ -1,0 +1,180 @@
+"""The reference profile: built once at start from the reference data and the config. It
+fixes the bins and vocabularies every window bucket uses, holds the reference sketches that
+drift is measured against, the class index of a classifier, and the fitted outlier detector."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import WorkerConfig
+from .outliers import OutlierDetector
+from .payload import PayloadError
+from .reference import ReferenceData, check_reference_has, infer_features
+from .schema import DataSchema, schema_from_config
+from .stats import (
+    CategoricalCounts,
+    CategoricalVocabulary,
+    NumericBinning,
+    NumericHistogram,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassIndex:
+    """Class label -> index. Binary: index 1 is the positive class, 0 everything else."""
+
+    classes: tuple[str, ...]
+    binary: bool
+    positive: str = "1"
+    _lookup: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lookup = {c: i for i, c in enumerate(self.classes)}
+
+    def indices(self, values: np.ndarray, field_name: str) -> np.ndarray:
+        if self.binary:
+            return (values == self.positive).astype(np.int64)
+        uniques, inverse = np.unique(values, return_inverse=True)
+        try:
+            codes = np.array([self._lookup[u] for u in uniques], dtype=np.int64)
+        except KeyError as e:
+            raise PayloadError(
+                field_name,
+                f"{str(e.args[0])!r} is not one of the classes {list(self.classes)[:20]}",
+            ) from None
+        return codes[inverse]
+
+
+@dataclass
+class Profile:
+    schema: DataSchema
+    fingerprint: str
+    class_index: ClassIndex | None
+    binnings: dict[str, NumericBinning] = field(default_factory=dict)
+    vocabularies: dict[str, CategoricalVocabulary] = field(default_factory=dict)
+    ref_numeric: dict[str, NumericHistogram] = field(default_factory=dict)
+    ref_categorical: dict[str, CategoricalCounts] = field(default_factory=dict)
+    ref_samples: dict[str, np.ndarray] = field(default_factory=dict)
+    prediction_binning: NumericBinning | None = None
+    prediction_vocabulary: CategoricalVocabulary | None = None
+    ref_prediction: NumericHistogram | CategoricalCounts | None = None
+    ref_prediction_sample: np.ndarray | None = None
+    score_binning: NumericBinning | None = None
+    ref_score: NumericHistogram | None = None
+    ref_score_sample: np.ndarray | None = None
+    detector: OutlierDetector | None = None
+
+    @property
+    def has_reference(self) -> bool:
+        return bool(self.ref_numeric or self.ref_categorical)
+
+    @property
+    def row_width(self) -> int:
+        """Columns of a reservoir row: numerical features then categorical slot codes."""
+        return len(self.schema.features)
+
+
+def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassIndex | None:
+    task = config.model.task
+    if task == "regression":
+        return None
+    if task == "binary-classification":
+        positive = config.model.positive_class
+        classes = tuple(config.model.classes or ("not " + positive, positive))
+        return ClassIndex(classes, binary=True, positive=positive)
+    if config.model.classes:
+        return ClassIndex(tuple(config.model.classes), binary=False)
+    seen: set[str] = set()
+    if reference is not None:
+        for col in (config.data.label_column, config.data.prediction_column):
+            if reference.has(col):
+                strings, missing = reference.categories(col)
+                seen.update(strings[~missing].tolist())
+    if len(seen) < 2:
+        raise ValueError(
+            "model.classes: a multiclass model needs its classes, in the config or as at least "
+            "two distinct values in the reference's label or prediction column"
+        )
+    return ClassIndex(tuple(sorted(seen)), binary=False)
+
+
+def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Profile:
+    inferred = infer_features(reference, config) if reference is not None else None
+    schema = schema_from_config(config, inferred)
+    digest = hashlib.sha256(repr((schema, config.model.model_dump())).encode())
+    profile = Profile(schema=schema, fingerprint="", class_index=_classes(config, reference))
+    if reference is None:
+        profile.fingerprint = digest.hexdigest()[:16]
+        return profile
+    check_reference_has(reference, list(schema.features))
+    for f in schema.features:
+        if f.numerical:
+            values = reference.numbers(f.name)
+            digest.update(values.tobytes())
+            binning = NumericBinning.from_reference(values)
+            hist = NumericHistogram(binning)
+            hist.update(values)
+            profile.binnings[f.name] = binning
+            profile.ref_numeric[f.name] = hist
+            profile.ref_samples[f.name] = values[np.isfinite(values)]
+        else:
+            strings, missing = reference.categories(f.name)
+            digest.update(repr(strings.tolist()).encode())
+            vocab = CategoricalVocabulary.from_reference(strings[~missing])
+            counts = CategoricalCounts(vocab)
+            counts.update(strings[~missing])
+            profile.vocabularies[f.name] = vocab
+            profile.ref_categorical[f.name] = counts
+    pred_col = config.data.prediction_column
+    if reference.has(pred_col):
+        if schema.regression:
+            values = reference.numbers(pred_col)
+            profile.prediction_binning = NumericBinning.from_reference(values)
+            hist = NumericHistogram(profile.prediction_binning)
+            hist.update(values)
+            profile.ref_prediction = hist
+            profile.ref_prediction_sample = values[np.isfinite(values)]
+        else:
+            strings, missing = reference.categories(pred_col)
+            profile.prediction_vocabulary = CategoricalVocabulary.from_reference(strings[~missing])
+            counts = CategoricalCounts(profile.prediction_vocabulary)
+            counts.update(strings[~missing])
+            profile.ref_prediction = counts
+    score_col = config.data.score_column
+    if reference.has(score_col) and config.model.task == "binary-classification":
+        values = reference.numbers(score_col)
+        profile.score_binning = NumericBinning.from_reference(values)
+        profile.ref_score = NumericHistogram(profile.score_binning)
+        profile.ref_score.update(values)
+        profile.ref_score_sample = values[np.isfinite(values)]
+    profile.fingerprint = digest.hexdigest()[:16]
+    if config.outliers.enabled:
+        profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
+    log.info(
+        "reference profile: %d rows, %d numerical and %d categorical features",
+        reference.n_rows,
+        len(schema.numerical),
+        len(schema.categorical),
+    )
+    return profile
+
+
+def reference_rows(profile: Profile, reference: ReferenceData) -> np.ndarray:
+    """Reference rows in reservoir layout (numerical values, then categorical slot codes)."""
+    cols = [reference.numbers(n) for n in profile.schema.numerical]
+    for name in profile.schema.categorical:
+        strings, _ = reference.categories(name)
+        cols.append(category_codes(profile.vocabularies[name], strings))
+    return np.column_stack(cols).astype(np.float64) if cols else np.empty((reference.n_rows, 0))
+
+
+def category_codes(vocabulary: CategoricalVocabulary, strings: np.ndarray) -> np.ndarray:
+    """Vocabulary slot of each category string, as floats (the reservoir's row layout)."""
+    uniques, inverse = np.unique(strings, return_inverse=True)
+    return vocabulary.slots_of(uniques.tolist())[inverse].astype(np.float64)

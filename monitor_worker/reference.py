@@ -1,0 +1,136 @@
+"""Loading the reference dataset (CSV, JSON lines or Parquet; a file or an http(s) URL) with
+pyarrow, and inferring feature types when the config declares none."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from .config import ReferenceSource, WorkerConfig
+from .payload import PayloadError, categorical_column
+from .schema import Feature
+
+MAX_DOWNLOAD_BYTES = 1 << 30
+
+
+class ReferenceError(RuntimeError):
+    """The reference cannot be read; the message says which file or URL and why."""
+
+
+@dataclass
+class ReferenceData:
+    table: pa.Table
+    source: str
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def numbers(self, name: str) -> np.ndarray:
+        """A numerical column as float64 (null -> NaN)."""
+        col = self.table.column(name)
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            raise ReferenceError(f"{self.source}: column {name!r} is {col.type}, not numerical")
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    def categories(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A categorical column as (strings, missing mask), by the same rules as ingested
+        data (``3`` and ``"3"`` are one category, booleans are ``true``/``false``)."""
+        try:
+            return categorical_column(self.table.column(name).to_pylist(), f"{name}[{{i}}]")
+        except PayloadError as e:
+            raise ReferenceError(f"{self.source}: column {e}") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
+
+
+def _format_of(source: ReferenceSource, name: str) -> str:
+    if source.format != "auto":
+        return source.format
+    lowered = name.lower().split("?")[0]
+    for suffix, fmt in (
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".csv", "csv"),
+    ):
+        if lowered.endswith(suffix):
+            return fmt
+    return "csv"
+
+
+def _read_bytes(source: ReferenceSource, timeout: float) -> tuple[bytes, str]:
+    if source.path is not None:
+        path = Path(source.path)
+        try:
+            return path.read_bytes(), str(path)
+        except OSError as e:
+            raise ReferenceError(f"data.reference.path {path}: {e.strerror}") from None
+    assert source.url is not None
+    try:
+        with urllib.request.urlopen(source.url, timeout=timeout) as r:
+            data = r.read(MAX_DOWNLOAD_BYTES + 1)
+    except Exception as e:
+        raise ReferenceError(f"data.reference.url {source.url}: {e}") from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ReferenceError(f"data.reference.url {source.url}: larger than 1 GiB")
+    return data, source.url
+
+
+def load_reference(source: ReferenceSource, timeout: float = 60.0) -> ReferenceData:
+    data, where = _read_bytes(source, timeout)
+    fmt = _format_of(source, where)
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(io.BytesIO(data))
+        elif fmt == "jsonl":
+            table = pajson.read_json(io.BytesIO(data))
+        else:
+            table = pacsv.read_csv(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as e:
+        raise ReferenceError(f"{where}: not readable as {fmt}: {e}") from None
+    if table.num_rows == 0:
+        raise ReferenceError(f"{where}: no rows")
+    return ReferenceData(table, where)
+
+
+def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Feature]:
+    """Every column but id, timestamp, prediction, score and label: numbers are numerical,
+    everything else (strings, booleans) categorical."""
+    roles = {
+        "id",
+        "timestamp",
+        config.data.prediction_column,
+        config.data.label_column,
+        config.data.score_column,
+    }
+    features = []
+    for field in reference.table.schema:
+        if field.name in roles:
+            continue
+        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        features.append(Feature(field.name, "numerical" if numeric else "categorical"))
+    return features
+
+
+def check_reference_has(reference: ReferenceData, features: list[Feature]) -> None:
+    missing = [f.name for f in features if not reference.has(f.name)]
+    if missing:
+        raise ReferenceError(
+            f"{reference.source}: no column for declared feature(s) {', '.join(missing[:10])}"
+        )
+
+
+def reference_for(config: WorkerConfig) -> ReferenceData | None:
+    return load_reference(config.data.reference) if config.data.reference else None

@@ -1,0 +1,287 @@
+"""HTTP API of the worker (aiohttp). Thin: authenticate, bound, queue, answer.
+
+- Ingestion (``POST /v1/records``, ``/v1/labels``, ``/v1/cloudevents``) needs the bearer token
+  when ``ingestion.authTokenFile`` is set (401 otherwise); probes, ``/metrics``, ``/v1/status``
+  and ``/openapi.json`` stay open for the kubelet and Prometheus.
+- Bodies over ``ingestion.maxBodyBytes`` get 413; more than ``ingestion.maxQueue`` batches
+  waiting get 429 with ``Retry-After``. A 2xx means the batch is in the window state.
+- Parsing and applying run on one thread, in arrival order; the event loop stays free.
+- SIGTERM: stop accepting, apply what was accepted, save a snapshot, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .config import WorkerConfig, parse_duration
+from .exporter import Ingestion, WindowCollector
+from .openapi import openapi_document
+from .payload import PayloadError
+from .service import MonitorService
+
+log = logging.getLogger(__name__)
+SERVICE: web.AppKey[MonitorService] = web.AppKey("service", MonitorService)
+WORKER: web.AppKey[Worker] = web.AppKey("worker", object)  # type: ignore[arg-type]
+
+
+def _json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class TokenFile:
+    """The ingestion token, re-read when its file changes (Secret rotation needs no restart)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self._mtime = -1.0
+        self._token: bytes | None = None
+        self._checked = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def current(self) -> bytes | None:
+        assert self.path is not None
+        now = time.monotonic()
+        if now - self._checked > 2.0:
+            self._checked = now
+            try:
+                mtime = self.path.stat().st_mtime
+                if mtime != self._mtime:
+                    self._token = self.path.read_bytes().strip() or None
+                    self._mtime = mtime
+            except OSError:
+                self._token = None  # refuse everything rather than accept anything
+        return self._token
+
+    def allows(self, header: str | None) -> bool:
+        token = self.current()
+        if token is None or not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].strip().encode(), token)
+
+
+class Worker:
+    """The running worker: service + executor + background loops."""
+
+    def __init__(self, config: WorkerConfig, service: MonitorService) -> None:
+        self.config = config
+        self.service = service
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self.evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate")
+        self.queued = 0
+        self.ready = False
+        self.stopping = False
+        self.token = TokenFile(config.ingestion.auth_token_file)
+        self.registry = CollectorRegistry()
+        labels = {"modelmonitor": config.monitor.name, "model": config.model.name}
+        self.ingestion = Ingestion(self.registry, labels)
+        self.registry.register(
+            WindowCollector(
+                labels,
+                config.model.task,
+                evaluation=lambda: service.evaluation,
+                totals=lambda: service.state.totals,
+                pending=lambda: len(service.state.pending),
+                snapshot_at=lambda: service.snapshot_at,
+            )
+        )
+        self.snapshot_dir = Path(config.snapshot.directory) if config.snapshot.directory else None
+        self._tasks: list[asyncio.Task] = []
+
+    # -- background --------------------------------------------------------------------------
+
+    async def evaluate_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = await loop.run_in_executor(self.executor, self.service.window_summary)
+        await loop.run_in_executor(self.evaluator, self.service.evaluate, bucket)
+
+    async def _evaluation_loop(self) -> None:
+        interval = parse_duration(self.config.window.evaluation_interval)
+        while True:
+            try:
+                await self.evaluate_once()
+            except Exception:
+                log.exception("evaluation failed; retrying at the next interval")
+            await asyncio.sleep(interval)
+
+    async def save_snapshot(self) -> None:
+        if self.snapshot_dir is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self.service.save, self.snapshot_dir)
+        except OSError as e:
+            self.ingestion.snapshot_failures.labels(**self._labels()).inc()
+            log.warning("snapshot to %s failed: %s", self.snapshot_dir, e)
+
+    def _labels(self) -> dict[str, str]:
+        return {"modelmonitor": self.config.monitor.name, "model": self.config.model.name}
+
+    async def _snapshot_loop(self) -> None:
+        interval = parse_duration(self.config.snapshot.interval)
+        while True:
+            await asyncio.sleep(interval)
+            await self.save_snapshot()
+
+    async def start(self, app: web.Application) -> None:
+        if self.snapshot_dir is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self.service.restore, self.snapshot_dir)
+        self._tasks = [
+            asyncio.create_task(self._evaluation_loop()),
+            asyncio.create_task(self._snapshot_loop()),
+        ]
+        self.ready = True
+
+    async def stop(self, app: web.Application) -> None:
+        """Graceful shutdown: the server stopped accepting; drain, save, stop."""
+        self.stopping = True
+        self.ready = False
+        for t in self._tasks:
+            t.cancel()
+        loop = asyncio.get_running_loop()
+        # Everything answered 2xx went through the executor; wait for what is still queued.
+        await loop.run_in_executor(None, self.executor.shutdown, True)
+        if self.snapshot_dir is not None:
+            try:
+                self.service.save(self.snapshot_dir)
+                log.info("final snapshot saved to %s", self.snapshot_dir)
+            except OSError as e:
+                log.error("final snapshot to %s failed: %s", self.snapshot_dir, e)
+        self.evaluator.shutdown(wait=False, cancel_futures=True)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _ingest(self, request: web.Request, endpoint: str, apply) -> web.Response:
+        if self.token.enabled and not self.token.allows(request.headers.get("Authorization")):
+            self.ingestion.request(endpoint, 401)
+            return _json_response(
+                {"error": "missing or wrong bearer token", "field": "Authorization"},
+                401,
+                {"WWW-Authenticate": 'Bearer realm="model-monitor"'},
+            )
+        if self.stopping:
+            self.ingestion.request(endpoint, 503)
+            return _json_response({"error": "shutting down"}, 503, {"Retry-After": "5"})
+        limit = self.config.ingestion.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            self.ingestion.request(endpoint, 413)
+            return _json_response(
+                {"error": f"body larger than {limit} bytes", "field": "body"}, 413
+            )
+        if self.queued >= self.config.ingestion.max_queue:
+            self.ingestion.request(endpoint, 429)
+            return _json_response(
+                {"error": "overloaded: too many batches waiting; retry later"},
+                429,
+                {"Retry-After": "1"},
+            )
+        try:
+            body = await request.read()  # bounded by the app's client_max_size
+        except web.HTTPRequestEntityTooLarge:
+            self.ingestion.request(endpoint, 413)
+            return _json_response(
+                {"error": f"body larger than {limit} bytes", "field": "body"}, 413
+            )
+        self.queued += 1
+        self.ingestion.queue_depth.labels(**self._labels()).set(self.queued)
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            result = await loop.run_in_executor(self.executor, apply, body)
+        except PayloadError as e:
+            self.ingestion.request(endpoint, e.status)
+            return _json_response(e.to_json(), e.status)
+        finally:
+            self.queued -= 1
+            self.ingestion.queue_depth.labels(**self._labels()).set(self.queued)
+        self.ingestion.batch_seconds.labels(**self._labels()).observe(time.perf_counter() - start)
+        self.ingestion.request(endpoint, 200)
+        return _json_response(result)
+
+    async def records(self, request: web.Request) -> web.Response:
+        return await self._ingest(request, "records", self.service.ingest_records)
+
+    async def labels(self, request: web.Request) -> web.Response:
+        return await self._ingest(request, "labels", self.service.ingest_labels)
+
+    async def cloudevents(self, request: web.Request) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ce-")}
+        return await self._ingest(
+            request, "cloudevents", lambda body: self.service.ingest_cloudevent(headers, body)
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json_response(self.service.status_document())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return _json_response({"status": "starting" if not self.stopping else "stopping"}, 503)
+        return _json_response({"status": "ready"})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json_response(openapi_document(self.service.profile.schema))
+
+
+@web.middleware
+async def _errors(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            return _json_response({"error": e.reason}, e.status)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _json_response({"error": "internal error"}, 500)
+
+
+def build_app(config: WorkerConfig, service: MonitorService) -> web.Application:
+    worker = Worker(config, service)
+    app = web.Application(middlewares=[_errors], client_max_size=config.ingestion.max_body_bytes)
+    app[SERVICE] = service
+    app[WORKER] = worker
+    app.router.add_post("/v1/records", worker.records)
+    app.router.add_post("/v1/labels", worker.labels)
+    app.router.add_post("/v1/cloudevents", worker.cloudevents)
+    app.router.add_get("/v1/status", worker.status)
+    app.router.add_get("/metrics", worker.metrics)
+    app.router.add_get("/healthz", worker.healthz)
+    app.router.add_get("/readyz", worker.readyz)
+    app.router.add_get("/openapi.json", worker.openapi)
+    app.on_startup.append(worker.start)
+    app.on_shutdown.append(worker.stop)
+    return app
+
+
+def run(config: WorkerConfig, service: MonitorService, host: str, port: int) -> None:
+    app = build_app(config, service)
+    log.info("listening on http://%s:%d (pid %d)", host, port, os.getpid())
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None)

@@ -1,0 +1,390 @@
+"""Window state: a sliding window made of time buckets, each a mergeable summary of the
+records that arrived in its time slot, and the bounded store of predictions that wait for
+late labels. Memory is features x bins x buckets (+ the pending-label store), never records.
+
+A record lands in the bucket of its ``timestamp`` when it has one inside the window, else of
+its arrival time; records older than the window are counted as ``late`` and not added.
+Quality is attributed to the time a prediction is *joined with its label* (inline labels:
+arrival), so labels that arrive hours later still count, in the window they arrive in."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .payload import Batch, LabelBatch
+from .pending import PendingPredictions
+from .profile import Profile, category_codes
+from .stats import (
+    CategoricalCounts,
+    ClassificationState,
+    NumericHistogram,
+    RegressionState,
+    Reservoir,
+)
+
+# Sketch updates are buffered per bucket and applied in chunks of this many rows: numpy's
+# per-call overhead, not the arithmetic, dominates updates of 1000-row batches.
+FLUSH_ROWS = 8192
+
+
+@dataclass
+class Bucket:
+    """Summary of one time slot; buckets add up to the window."""
+
+    start: float
+    n: int
+    numeric: dict[str, NumericHistogram]
+    categorical: dict[str, CategoricalCounts]
+    reservoir: Reservoir
+    quality: ClassificationState | RegressionState
+    prediction: NumericHistogram | CategoricalCounts | None
+    score: NumericHistogram | None
+    labelled: int = 0
+    correct: int = 0
+    _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
+    _buffered: int = 0
+
+    @classmethod
+    def empty(cls, profile: Profile, start: float, capacity: int) -> Bucket:
+        schema = profile.schema
+        quality: ClassificationState | RegressionState
+        if profile.class_index is None:
+            quality = RegressionState()
+        else:
+            quality = ClassificationState(len(profile.class_index.classes))
+        prediction: NumericHistogram | CategoricalCounts | None = None
+        if profile.prediction_binning is not None:
+            prediction = NumericHistogram(profile.prediction_binning)
+        elif profile.prediction_vocabulary is not None:
+            prediction = CategoricalCounts(profile.prediction_vocabulary)
+        return cls(
+            start=start,
+            n=0,
+            numeric={n: NumericHistogram(b) for n, b in profile.binnings.items()},
+            categorical={n: CategoricalCounts(v) for n, v in profile.vocabularies.items()},
+            reservoir=Reservoir(len(schema.features), capacity, seed=int(start) & 0xFFFFFFFF),
+            quality=quality,
+            prediction=prediction,
+            score=NumericHistogram(profile.score_binning) if profile.score_binning else None,
+        )
+
+    def merge(self, other: Bucket) -> Bucket:
+        self.flush()
+        other.flush()
+        self.n += other.n
+        for name, h in other.numeric.items():
+            self.numeric[name].merge(h)
+        for name, c in other.categorical.items():
+            self.categorical[name].merge(c)
+        self.reservoir.merge(other.reservoir)
+        self.quality.merge(other.quality)  # type: ignore[arg-type]
+        if self.prediction is not None and other.prediction is not None:
+            self.prediction.merge(other.prediction)  # type: ignore[arg-type]
+        if self.score is not None and other.score is not None:
+            self.score.merge(other.score)
+        self.labelled += other.labelled
+        self.correct += other.correct
+        return self
+
+    def copy(self) -> Bucket:
+        self.flush()
+        return Bucket(
+            start=self.start,
+            n=self.n,
+            numeric={k: v.copy() for k, v in self.numeric.items()},
+            categorical={k: v.copy() for k, v in self.categorical.items()},
+            reservoir=self.reservoir.copy(),
+            quality=self.quality.copy(),
+            prediction=self.prediction.copy() if self.prediction is not None else None,
+            score=self.score.copy() if self.score is not None else None,
+            labelled=self.labelled,
+            correct=self.correct,
+        )
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def add_rows(self, profile: Profile, batch: Batch, rows: slice | np.ndarray) -> None:
+        """Add the selected rows of ``batch`` (features, predictions, scores). The reservoir
+        takes them at once; the sketches when the buffer is full or the bucket is read."""
+        n = _count(rows, batch.n)
+        if n == 0:
+            return
+        self.n += n
+        columns = [batch.numeric[name][rows] for name in profile.schema.numerical]
+        for name in profile.schema.categorical:
+            if name in self.categorical:
+                strings = batch.categorical[name][rows]
+                codes = category_codes(profile.vocabularies[name], strings)
+                missing = batch.categorical_missing[name][rows]
+                if missing.any():
+                    codes[missing] = np.nan
+                columns.append(codes)
+            else:
+                columns.append(np.full(n, np.nan))
+        self.reservoir.update(np.column_stack(columns))
+        self._buffer.append((batch, rows))
+        self._buffered += n
+        if self._buffered >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Apply buffered rows to the sketches."""
+        if not self._buffer:
+            return
+        parts, self._buffer, self._buffered = self._buffer, [], 0
+
+        def gather(get) -> np.ndarray:
+            return np.concatenate([get(b)[r] for b, r in parts])
+
+        for name, hist in self.numeric.items():
+            hist.update(gather(lambda b, name=name: b.numeric[name]))
+        for name, counts in self.categorical.items():
+            strings = gather(lambda b, name=name: b.categorical[name])
+            missing = gather(lambda b, name=name: b.categorical_missing[name])
+            counts.update(strings[~missing] if missing.any() else strings)
+        predictions = [b.prediction[r] for b, r in parts if b.prediction is not None]
+        if predictions and self.prediction is not None:
+            self.prediction.update(np.concatenate(predictions))
+        scores = [b.score[r] for b, r in parts if b.score is not None and b.score.ndim == 1]
+        if scores and self.score is not None:
+            self.score.update(np.concatenate(scores))
+
+    def add_classified(
+        self, t_idx: np.ndarray, p_idx: np.ndarray, proba: np.ndarray | None
+    ) -> None:
+        assert isinstance(self.quality, ClassificationState)
+        if t_idx.size == 0:
+            return
+        self.quality.update(t_idx, p_idx, proba)
+        self.labelled += int(t_idx.size)
+        self.correct += int((t_idx == p_idx).sum())
+
+    def add_regression(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        assert isinstance(self.quality, RegressionState)
+        if y_true.size == 0:
+            return
+        self.quality.update(y_true, y_pred)
+        self.labelled += int(y_true.size)
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        self.flush()
+        return {
+            "start": self.start,
+            "n": self.n,
+            "numeric": {k: v.to_dict() for k, v in self.numeric.items()},
+            "categorical": {k: v.to_dict() for k, v in self.categorical.items()},
+            "reservoir": _ints_as_text(self.reservoir.to_dict()),
+            "quality": self.quality.to_dict(),
+            "prediction": self.prediction.to_dict() if self.prediction is not None else None,
+            "score": self.score.to_dict() if self.score is not None else None,
+            "labelled": self.labelled,
+            "correct": self.correct,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], profile: Profile) -> Bucket:
+        quality: ClassificationState | RegressionState
+        if profile.class_index is None:
+            quality = RegressionState.from_dict(d["quality"])
+        else:
+            quality = ClassificationState.from_dict(d["quality"])
+        prediction: NumericHistogram | CategoricalCounts | None = None
+        if d.get("prediction") is not None:
+            if profile.prediction_binning is not None:
+                prediction = NumericHistogram.from_dict(d["prediction"], profile.prediction_binning)
+            elif profile.prediction_vocabulary is not None:
+                prediction = CategoricalCounts.from_dict(
+                    d["prediction"], profile.prediction_vocabulary
+                )
+        score = None
+        if d.get("score") is not None and profile.score_binning is not None:
+            score = NumericHistogram.from_dict(d["score"], profile.score_binning)
+        return cls(
+            start=float(d["start"]),
+            n=int(d["n"]),
+            numeric={
+                k: NumericHistogram.from_dict(v, profile.binnings[k])
+                for k, v in d["numeric"].items()
+            },
+            categorical={
+                k: CategoricalCounts.from_dict(v, profile.vocabularies[k])
+                for k, v in d["categorical"].items()
+            },
+            reservoir=Reservoir.from_dict(_text_as_ints(d["reservoir"])),
+            quality=quality,
+            prediction=prediction,
+            score=score,
+            labelled=int(d.get("labelled", 0)),
+            correct=int(d.get("correct", 0)),
+        )
+
+
+def _ints_as_text(value: Any) -> Any:
+    """Integers beyond 64 bits (a PCG64 generator's state) as strings, for JSON."""
+    if isinstance(value, dict):
+        return {k: _ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return {"bigint": str(value)}
+    return value
+
+
+def _text_as_ints(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"bigint"}:
+            return int(value["bigint"])
+        return {k: _text_as_ints(v) for k, v in value.items()}
+    return value
+
+
+def _count(rows: slice | np.ndarray, n: int) -> int:
+    if isinstance(rows, slice):
+        return len(range(*rows.indices(n)))
+    return int(rows.sum()) if rows.dtype == bool else int(rows.size)
+
+
+@dataclass
+class Totals:
+    """Monotonic counters (exported as *_total); survive restarts through snapshots."""
+
+    records: int = 0
+    late_records: int = 0
+    labels_matched: int = 0
+    labels_unmatched: int = 0
+    labels_expired: int = 0
+    labels_inline: int = 0
+    labelled: int = 0
+    correct: int = 0
+    last_record_at: float = 0.0
+    last_label_at: float = 0.0
+
+
+@dataclass
+class WindowState:
+    """The window (buckets by slot index), the pending predictions, and the totals."""
+
+    profile: Profile
+    size: float
+    n_buckets: int
+    reservoir_capacity: int
+    label_ttl: float
+    max_pending: int
+    buckets: dict[int, Bucket] = field(default_factory=dict)
+    totals: Totals = field(default_factory=Totals)
+    pending: PendingPredictions = field(init=False)
+    _pending_checked: float = field(default=float("-inf"), init=False)
+
+    def __post_init__(self) -> None:
+        index = self.profile.class_index
+        width = 0 if index is None else (1 if index.binary else len(index.classes))
+        self.pending = PendingPredictions(self.max_pending, self.label_ttl, width)
+
+    @property
+    def width(self) -> float:
+        return self.size / self.n_buckets
+
+    def _slot(self, t: float) -> int:
+        return math.floor(t / self.width)
+
+    def _bucket(self, slot: int) -> Bucket:
+        b = self.buckets.get(slot)
+        if b is None:
+            b = Bucket.empty(self.profile, slot * self.width, self.reservoir_capacity)
+            self.buckets[slot] = b
+        return b
+
+    def expire(self, now: float) -> None:
+        oldest = self._slot(now) - self.n_buckets + 1
+        for slot in [s for s in self.buckets if s < oldest]:
+            del self.buckets[slot]
+        if abs(now - self._pending_checked) >= 1.0:  # a scan of the ring: once a second
+            self._pending_checked = now
+            self.pending.expire(now)
+            self.totals.labels_expired = self.pending.expired
+
+    # -- ingestion -----------------------------------------------------------------------------
+
+    def add(self, batch: Batch, now: float) -> None:
+        self.expire(now)
+        self.totals.records += batch.n
+        self.totals.last_record_at = now
+        current = self._slot(now)
+        if batch.timestamps is None:
+            self._bucket(current).add_rows(self.profile, batch, slice(None))
+        else:
+            slots = np.floor(batch.timestamps / self.width).astype(np.int64)
+            slots = np.minimum(slots, current)  # clocks ahead of ours count as now
+            late = slots <= current - self.n_buckets
+            self.totals.late_records += int(late.sum())
+            for slot in np.unique(slots[~late]):
+                self._bucket(int(slot)).add_rows(self.profile, batch, slots == slot)
+        self._quality_and_pending(batch, now)
+
+    def _quality_and_pending(self, batch: Batch, now: float) -> None:
+        if batch.prediction is None:
+            return
+        index = self.profile.class_index
+        if index is not None:
+            predictions = index.indices(batch.prediction, "prediction")
+        else:
+            predictions = batch.prediction
+        if batch.label is not None:
+            bucket = self._bucket(self._slot(now))
+            if index is not None:
+                truth = index.indices(batch.label, "label")
+                bucket.add_classified(truth, predictions, batch.score)
+                self.totals.correct += int((truth == predictions).sum())
+            else:
+                bucket.add_regression(batch.label, predictions)
+            self.totals.labels_inline += batch.n
+            self.totals.labelled += batch.n
+            self.totals.last_label_at = now
+        elif batch.ids is not None:
+            self.pending.add(batch.ids, predictions, batch.score, now)
+            self.totals.labels_expired = self.pending.expired
+
+    def add_labels(self, labels: LabelBatch, now: float) -> tuple[int, int]:
+        """Join labels to pending predictions by id. Returns (matched, unmatched)."""
+        self.expire(now)
+        idx, predictions, probas = self.pending.take(labels.ids, now)
+        matched = int(idx.size)
+        unmatched = len(labels.ids) - matched
+        self.totals.labels_matched += matched
+        self.totals.labels_unmatched += unmatched
+        self.totals.labels_expired = self.pending.expired
+        if matched:
+            bucket = self._bucket(self._slot(now))
+            truth = labels.labels[idx]
+            index = self.profile.class_index
+            if index is not None:
+                t_idx = index.indices(truth, "labels[].label")
+                p_idx = predictions.astype(np.int64)
+                proba = probas if np.isfinite(probas).all() else None
+                if proba is not None and index.binary:
+                    proba = proba[:, 0]
+                bucket.add_classified(t_idx, p_idx, proba)
+                self.totals.correct += int((t_idx == p_idx).sum())
+            else:
+                bucket.add_regression(truth, predictions)
+            self.totals.labelled += matched
+            self.totals.last_label_at = now
+        return matched, unmatched
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def merged(self, now: float) -> Bucket:
+        """The whole window as one bucket (a new object; the buckets are not changed)."""
+        self.expire(now)
+        total = Bucket.empty(
+            self.profile,
+            (self._slot(now) - self.n_buckets + 1) * self.width,
+            self.reservoir_capacity,
+        )
+        for slot in sorted(self.buckets):
+            total.merge(self.buckets[slot])
+        return total

@@ -1,0 +1,119 @@
+"""Running the monitor worker as a real process, and talking to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devcluster.controlplane import REPO
+from devcluster.processes import Process, free_port, wait_until
+
+
+class WorkerProcess:
+    """``python -m monitor_worker`` with a config file (dict or path) on a free port."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict | None = None,
+        *,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        if argv is None:
+            assert config is not None
+            path = workdir / "worker.yaml"
+            path.write_text(yaml.safe_dump(config))
+            argv = ["--config", str(path), "--host", "127.0.0.1", "--port", str(self.port)]
+        self.argv = [sys.executable, "-m", "monitor_worker", *argv]
+        self.env = {"PYTHONPATH": str(REPO), **(env or {})}
+        self.cwd = cwd
+        self.process: Process | None = None
+        self.starts = 0
+        self.token: str | None = None
+
+    def start(self, *, wait_ready: bool = True) -> WorkerProcess:
+        self.starts += 1
+        self.process = Process(
+            f"worker-{self.starts}",
+            self.argv,
+            self.workdir / f"worker-{self.starts}.log",
+            env=self.env,
+            cwd=self.cwd,
+        ).start()
+        if wait_ready:
+            wait_until(lambda: self.get("/readyz")[0] == 200, timeout=60, what="worker /readyz",
+                       process=self.process, interval=0.1)  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(timeout=20)
+
+    def terminate(self) -> int:
+        """SIGTERM and wait: the graceful path. Returns the exit code."""
+        assert self.process and self.process.popen
+        self.process.popen.send_signal(signal.SIGTERM)
+        return self.process.popen.wait(timeout=30)
+
+    def kill(self) -> None:
+        assert self.process and self.process.popen
+        os.kill(self.process.popen.pid, signal.SIGKILL)
+        self.process.popen.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.process.log_tail(200) if self.process else ""
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any]:  # fmt: skip
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if self.token and "Authorization" not in hdrs:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                raw = r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            return self.request("GET", path, timeout=5)
+        except OSError:
+            return 0, None
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        return self.request("POST", path, body, headers)
+
+    def status(self) -> dict:
+        code, doc = self.get("/v1/status")
+        assert code == 200, doc
+        return doc
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as r:
+            return r.read().decode()
