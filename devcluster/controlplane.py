@@ -264,6 +264,10 @@ class ControlPlane:
                 f"--server-address=127.0.0.1:{free_port()}",
                 "--cidr=10.0.1.0/24",
                 "--node-ip=127.0.0.1",
+                # Heartbeats through node Leases, as kubelets do: kwok renews them well within
+                # the controller-manager's 50 s grace period. Without them kwok patches node
+                # status only about once a minute and nodes flap NotReady, marking pods NotReady.
+                "--node-lease-duration-seconds=40",
             ],
             logs,
         )

@@ -147,16 +147,26 @@ class HealthReader:
                 key=lambda a: (a.name, a.since or ""),
             )
         )
-        summary: dict[str, Any] = {}
-        enough: bool | None = None
-        if self.settings.prometheus_url:
-            try:
-                figures = dict(self._prom_figures.get().get(key, {}))
-                enough = figures.pop("sufficient", None)
-                summary = figures
-            except Exception as e:
-                return HealthReading(source, alerts=alerts, error=f"prometheus: {_describe(e)}")
-        return HealthReading(source, alerts=alerts, summary=summary, enough_data=enough)
+        if not self.settings.prometheus_url:
+            # Alertmanager only: the figures come from the worker itself.
+            worker = self._read_worker(monitor)
+            return HealthReading(
+                source,
+                alerts=alerts,
+                summary=worker.summary,
+                enough_data=worker.enough_data,
+                error=worker.error,
+            )
+        try:
+            figures = dict(self._prom_figures.get().get(key, {}))
+        except Exception as e:
+            return HealthReading(source, alerts=alerts, error=f"prometheus: {_describe(e)}")
+        if not figures:
+            return HealthReading(
+                source, alerts=alerts, error="prometheus has no modelmonitor series for it yet"
+            )
+        enough = figures.pop("sufficient", None)
+        return HealthReading(source, alerts=alerts, summary=figures, enough_data=enough)
 
     def _read_worker(self, monitor: Monitor) -> HealthReading:
         try:

@@ -204,3 +204,19 @@ def test_service_account_kubeconfig_is_limited_to_its_role(cluster, namespace, t
         kubectl(kc, "get", "secrets", "-n", namespace)
     assert "Forbidden" in denied.value.stderr
     assert f"system:serviceaccount:{namespace}:reader" in denied.value.stderr
+
+
+def test_nodes_heartbeat_through_leases(cluster):
+    """kwok renews node Leases like kubelets, so nodes never flap NotReady (which would mark
+    every pod NotReady about once a minute)."""
+    import time
+
+    def renewals() -> dict[str, str]:
+        leases = json.loads(cluster.kubectl("get", "leases", "-n", "kube-node-lease", "-o", "json"))
+        return {item["metadata"]["name"]: item["spec"]["renewTime"] for item in leases["items"]}
+
+    first = renewals()
+    assert {"kwok-node-0", "kwok-node-1", "kwok-gpu-0"} <= set(first)
+    time.sleep(12)
+    second = renewals()
+    assert all(second[n] != first[n] for n in ("kwok-node-0", "kwok-node-1", "kwok-gpu-0"))

@@ -111,6 +111,16 @@ class OperatorProcess:
         if self.process:
             self.process.stop()
 
+    def reconfigure(self, **settings: str | None) -> None:
+        """Restart with changed MM_* settings (None removes one)."""
+        self.stop()
+        for key, value in settings.items():
+            if value is None:
+                self.settings.pop(key, None)
+            else:
+                self.settings[key] = value
+        self.start()
+
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would."""
         if self.process and self.process.popen:
