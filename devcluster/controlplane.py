@@ -297,19 +297,25 @@ class ControlPlane:
         for f in files:
             args += ["-f", str(f)]
         self.kubectl(*args)
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            *[
-                f"crd/{name}"
-                for name in (
-                    "servicemonitors.monitoring.coreos.com",
-                    "podmonitors.monitoring.coreos.com",
-                    "prometheusrules.monitoring.coreos.com",
-                )
-            ],
-        )
+        names = {
+            "servicemonitors.monitoring.coreos.com",
+            "podmonitors.monitoring.coreos.com",
+            "prometheusrules.monitoring.coreos.com",
+        }
+
+        def established() -> bool:
+            # Polled rather than `kubectl wait`, which fails at once if a read right after
+            # the apply does not see the CRD yet.
+            crds = json.loads(self.kubectl("get", "crd", "-o", "json"))["items"]
+            ok = {
+                c["metadata"]["name"]
+                for c in crds
+                for cond in c.get("status", {}).get("conditions", [])
+                if cond["type"] == "Established" and cond["status"] == "True"
+            }
+            return names <= ok
+
+        wait_until(established, timeout=60, what="Prometheus Operator CRDs Established")
 
     def _wait_for_default_service_account(self) -> None:
         # Pods cannot be admitted until the controller-manager made the namespace's
@@ -336,11 +342,18 @@ class ControlPlane:
         return kubectl(self.kubeconfig, *args, input=input, check=check)
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """A failed kubectl command; its message ends with kubectl's own error output."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{(self.stderr or '').strip()}"
+
+
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
     cmd = [kubectl_binary(), f"--kubeconfig={kubeconfig}", *args]
     r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)
     if check and r.returncode != 0:
-        raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
+        raise KubectlError(r.returncode, cmd, r.stdout, r.stderr)
     return r.stdout
 
 

@@ -6,13 +6,14 @@ Every series carries ``modelmonitor`` and ``model`` labels; Prometheus adds ``na
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .evaluate import Evaluation
-from .window import Totals
+if TYPE_CHECKING:
+    from .service import MonitorService
 
 
 class Ingestion:
@@ -25,12 +26,6 @@ class Ingestion:
             "modelmonitor_ingest_requests",
             "Ingestion requests by endpoint and HTTP status.",
             [*names, "endpoint", "code"],
-            registry=registry,
-        )
-        self.rejected_records = Counter(
-            "modelmonitor_ingest_rejected_records",
-            "Records in batches refused with a 4xx (bad input) or 429 (overload).",
-            [*names, "reason"],
             registry=registry,
         )
         self.queue_depth = Gauge(
@@ -56,28 +51,16 @@ class Ingestion:
     def request(self, endpoint: str, code: int) -> None:
         self.requests.labels(**self._labels, endpoint=endpoint, code=str(code)).inc()
 
-    def rejected(self, reason: str, n: int) -> None:
-        self.rejected_records.labels(**self._labels, reason=reason).inc(n)
-
 
 class WindowCollector(Collector):
     """Exports the latest :class:`Evaluation` and the :class:`Totals` at scrape time."""
 
     def __init__(
-        self,
-        labels: dict[str, str],
-        task: str,
-        evaluation: Callable[[], Evaluation | None],
-        totals: Callable[[], Totals],
-        pending: Callable[[], int],
-        snapshot_at: Callable[[], float | None],
+        self, labels: dict[str, str], task: str, service: Callable[[], MonitorService | None]
     ) -> None:
         self.labels = labels
         self.task = task
-        self.evaluation = evaluation
-        self.totals = totals
-        self.pending = pending
-        self.snapshot_at = snapshot_at
+        self.service = service
 
     def _gauge(self, name: str, doc: str, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, doc, labels=[*self.labels, *extra])
@@ -90,8 +73,17 @@ class WindowCollector(Collector):
         info = self._gauge("modelmonitor_info", "Always 1; the model's task as a label.", ("task",))
         info.add_metric([*base, self.task], 1)
         yield info
+        service = self.service()
+        loaded = self._gauge(
+            "modelmonitor_reference_loaded",
+            "1 when the reference is loaded and the worker computes figures; 0 while it retries.",
+        )
+        loaded.add_metric(base, 0.0 if service is None else 1.0)
+        yield loaded
+        if service is None:
+            return
 
-        t = self.totals()
+        t = service.state.totals
         records = self._counter(
             "modelmonitor_records", "Records accepted (2xx) since the state began."
         )
@@ -140,7 +132,7 @@ class WindowCollector(Collector):
             ),
             (
                 "modelmonitor_pending_labels",
-                float(self.pending()),
+                float(len(service.state.pending)),
                 "Predictions with an id waiting for their label.",
             ),
         )
@@ -148,7 +140,7 @@ class WindowCollector(Collector):
             g = self._gauge(name, doc)
             g.add_metric(base, value)
             yield g
-        snap = self.snapshot_at()
+        snap = service.snapshot_at
         if snap is not None:
             g = self._gauge(
                 "modelmonitor_snapshot_timestamp_seconds", "When the state was last saved."
@@ -156,7 +148,7 @@ class WindowCollector(Collector):
             g.add_metric(base, snap)
             yield g
 
-        ev = self.evaluation()
+        ev = service.evaluation
         if ev is None:
             return
         window: tuple[tuple[str, float, str], ...] = (

@@ -12,7 +12,7 @@ import time
 
 from .config import ConfigError, load_config
 from .profile import build_profile
-from .reference import ReferenceError, reference_for
+from .reference import ReferenceDataError, reference_for
 
 log = logging.getLogger("monitor_worker")
 
@@ -59,27 +59,27 @@ def cli(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"monitor-worker: invalid config {args.config}: {e}", file=sys.stderr)
         return 2
-    start = time.monotonic()
-    try:
-        reference = reference_for(config)
-        profile = build_profile(config, reference)
-    except (ReferenceError, ValueError) as e:
-        # Exit 2 with the cause: a bad reference is a configuration problem, and Kubernetes
-        # shows the message in the pod's last state (see docs/failure-modes.md).
-        print(f"monitor-worker: cannot use the reference: {e}", file=sys.stderr)
-        return 2
-    log.info(
-        "profile ready in %.2fs (%d features)",
-        time.monotonic() - start,
-        len(profile.schema.features),
-    )
-    if args.check:
-        print(f"config {args.config} is valid; {len(profile.schema.features)} features")
-        return 0
-    from .server import run
     from .service import MonitorService
 
-    run(config, MonitorService(config, profile), args.host, args.port)
+    def load() -> MonitorService:
+        start = time.monotonic()
+        profile = build_profile(config, reference_for(config))
+        log.info("profile ready in %.2fs", time.monotonic() - start)
+        return MonitorService(config, profile)
+
+    if args.check:
+        try:
+            service = load()
+        except (ReferenceDataError, ValueError) as e:
+            print(f"monitor-worker: cannot use the reference: {e}", file=sys.stderr)
+            return 2
+        print(f"config {args.config} is valid; {len(service.profile.schema.features)} features")
+        return 0
+    from .server import run
+
+    # A reference that cannot be used does not stop the worker (that would crash-loop in
+    # Kubernetes): it serves /healthz, reports the cause on /readyz and retries.
+    run(config, load, args.host, args.port)
     return 0
 
 

@@ -21,7 +21,7 @@ from .schema import Feature
 MAX_DOWNLOAD_BYTES = 1 << 30
 
 
-class ReferenceError(RuntimeError):
+class ReferenceDataError(RuntimeError):
     """The reference cannot be read; the message says which file or URL and why."""
 
 
@@ -38,7 +38,7 @@ class ReferenceData:
         """A numerical column as float64 (null -> NaN)."""
         col = self.table.column(name)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-            raise ReferenceError(f"{self.source}: column {name!r} is {col.type}, not numerical")
+            raise ReferenceDataError(f"{self.source}: column {name!r} is {col.type}, not numerical")
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
     def categories(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +47,7 @@ class ReferenceData:
         try:
             return categorical_column(self.table.column(name).to_pylist(), f"{name}[{{i}}]")
         except PayloadError as e:
-            raise ReferenceError(f"{self.source}: column {e}") from None
+            raise ReferenceDataError(f"{self.source}: column {e}") from None
 
     def has(self, name: str) -> bool:
         return name in self.table.column_names
@@ -76,15 +76,15 @@ def _read_bytes(source: ReferenceSource, timeout: float) -> tuple[bytes, str]:
         try:
             return path.read_bytes(), str(path)
         except OSError as e:
-            raise ReferenceError(f"data.reference.path {path}: {e.strerror}") from None
+            raise ReferenceDataError(f"data.reference.path {path}: {e.strerror}") from None
     assert source.url is not None
     try:
         with urllib.request.urlopen(source.url, timeout=timeout) as r:
             data = r.read(MAX_DOWNLOAD_BYTES + 1)
     except Exception as e:
-        raise ReferenceError(f"data.reference.url {source.url}: {e}") from None
+        raise ReferenceDataError(f"data.reference.url {source.url}: {e}") from None
     if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ReferenceError(f"data.reference.url {source.url}: larger than 1 GiB")
+        raise ReferenceDataError(f"data.reference.url {source.url}: larger than 1 GiB")
     return data, source.url
 
 
@@ -99,9 +99,9 @@ def load_reference(source: ReferenceSource, timeout: float = 60.0) -> ReferenceD
         else:
             table = pacsv.read_csv(io.BytesIO(data))
     except (pa.ArrowException, OSError) as e:
-        raise ReferenceError(f"{where}: not readable as {fmt}: {e}") from None
+        raise ReferenceDataError(f"{where}: not readable as {fmt}: {e}") from None
     if table.num_rows == 0:
-        raise ReferenceError(f"{where}: no rows")
+        raise ReferenceDataError(f"{where}: no rows")
     return ReferenceData(table, where)
 
 
@@ -127,7 +127,7 @@ def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Featu
 def check_reference_has(reference: ReferenceData, features: list[Feature]) -> None:
     missing = [f.name for f in features if not reference.has(f.name)]
     if missing:
-        raise ReferenceError(
+        raise ReferenceDataError(
             f"{reference.source}: no column for declared feature(s) {', '.join(missing[:10])}"
         )
 

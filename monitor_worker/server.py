@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from .config import WorkerConfig, parse_duration
 from .exporter import Ingestion, WindowCollector
 from .openapi import openapi_document
 from .payload import PayloadError
+from .reference import ReferenceDataError
 from .service import MonitorService
 
 log = logging.getLogger(__name__)
-SERVICE: web.AppKey[MonitorService] = web.AppKey("service", MonitorService)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", object)  # type: ignore[arg-type]
 
 
@@ -80,11 +81,20 @@ class TokenFile:
 
 
 class Worker:
-    """The running worker: service + executor + background loops."""
+    """The running worker: service + executor + background loops.
 
-    def __init__(self, config: WorkerConfig, service: MonitorService) -> None:
+    The service is built by ``load`` (reading the reference and fitting the profile). When that
+    fails - a reference not mounted yet, a URL down, a bad file - the worker stays up rather
+    than crash-looping: ``/healthz`` answers, ``/readyz`` and ingestion answer 503 with the
+    cause, and loading is retried with backoff (30 s doubling to 5 min)."""
+
+    RETRY_FIRST, RETRY_MAX = 30.0, 300.0
+
+    def __init__(self, config: WorkerConfig, load: Callable[[], MonitorService]) -> None:
         self.config = config
-        self.service = service
+        self.load = load
+        self.service: MonitorService | None = None
+        self.problem: str | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
         self.evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate")
         self.queued = 0
@@ -94,25 +104,19 @@ class Worker:
         self.registry = CollectorRegistry()
         labels = {"modelmonitor": config.monitor.name, "model": config.model.name}
         self.ingestion = Ingestion(self.registry, labels)
-        self.registry.register(
-            WindowCollector(
-                labels,
-                config.model.task,
-                evaluation=lambda: service.evaluation,
-                totals=lambda: service.state.totals,
-                pending=lambda: len(service.state.pending),
-                snapshot_at=lambda: service.snapshot_at,
-            )
-        )
+        self.registry.register(WindowCollector(labels, config.model.task, lambda: self.service))
         self.snapshot_dir = Path(config.snapshot.directory) if config.snapshot.directory else None
         self._tasks: list[asyncio.Task] = []
 
     # -- background --------------------------------------------------------------------------
 
     async def evaluate_once(self) -> None:
+        service = self.service
+        if service is None:
+            return
         loop = asyncio.get_running_loop()
-        bucket = await loop.run_in_executor(self.executor, self.service.window_summary)
-        await loop.run_in_executor(self.evaluator, self.service.evaluate, bucket)
+        bucket = await loop.run_in_executor(self.executor, service.window_summary)
+        await loop.run_in_executor(self.evaluator, service.evaluate, bucket)
 
     async def _evaluation_loop(self) -> None:
         interval = parse_duration(self.config.window.evaluation_interval)
@@ -124,11 +128,12 @@ class Worker:
             await asyncio.sleep(interval)
 
     async def save_snapshot(self) -> None:
-        if self.snapshot_dir is None:
+        service = self.service
+        if self.snapshot_dir is None or service is None:
             return
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.executor, self.service.save, self.snapshot_dir)
+            await loop.run_in_executor(self.executor, service.save, self.snapshot_dir)
         except OSError as e:
             self.ingestion.snapshot_failures.labels(**self._labels()).inc()
             log.warning("snapshot to %s failed: %s", self.snapshot_dir, e)
@@ -142,15 +147,33 @@ class Worker:
             await asyncio.sleep(interval)
             await self.save_snapshot()
 
-    async def start(self, app: web.Application) -> None:
+    async def _load(self) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            service = await loop.run_in_executor(self.executor, self.load)
+        except (ReferenceDataError, ValueError) as e:
+            self.problem = f"cannot use the reference: {e}"
+            log.error("%s; retrying", self.problem)
+            return False
         if self.snapshot_dir is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self.executor, self.service.restore, self.snapshot_dir)
-        self._tasks = [
+            await loop.run_in_executor(self.executor, service.restore, self.snapshot_dir)
+        self.service, self.problem, self.ready = service, None, True
+        log.info("ready: %d features", len(service.profile.schema.features))
+        return True
+
+    async def _load_until_done(self) -> None:
+        delay = self.RETRY_FIRST
+        while not await self._load():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.RETRY_MAX)
+
+    async def start(self, app: web.Application) -> None:
+        if not await self._load():
+            self._tasks.append(asyncio.create_task(self._load_until_done()))
+        self._tasks += [
             asyncio.create_task(self._evaluation_loop()),
             asyncio.create_task(self._snapshot_loop()),
         ]
-        self.ready = True
 
     async def stop(self, app: web.Application) -> None:
         """Graceful shutdown: the server stopped accepting; drain, save, stop."""
@@ -161,7 +184,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         # Everything answered 2xx went through the executor; wait for what is still queued.
         await loop.run_in_executor(None, self.executor.shutdown, True)
-        if self.snapshot_dir is not None:
+        if self.snapshot_dir is not None and self.service is not None:
             try:
                 self.service.save(self.snapshot_dir)
                 log.info("final snapshot saved to %s", self.snapshot_dir)
@@ -182,6 +205,11 @@ class Worker:
         if self.stopping:
             self.ingestion.request(endpoint, 503)
             return _json_response({"error": "shutting down"}, 503, {"Retry-After": "5"})
+        if self.service is None:
+            self.ingestion.request(endpoint, 503)
+            return _json_response(
+                {"error": f"not ready: {self.problem or 'starting'}"}, 503, {"Retry-After": "30"}
+            )
         limit = self.config.ingestion.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             self.ingestion.request(endpoint, 413)
@@ -218,19 +246,27 @@ class Worker:
         self.ingestion.request(endpoint, 200)
         return _json_response(result)
 
+    def _current(self) -> MonitorService:
+        assert self.service is not None  # _ingest checked
+        return self.service
+
     async def records(self, request: web.Request) -> web.Response:
-        return await self._ingest(request, "records", self.service.ingest_records)
+        return await self._ingest(request, "records", lambda b: self._current().ingest_records(b))
 
     async def labels(self, request: web.Request) -> web.Response:
-        return await self._ingest(request, "labels", self.service.ingest_labels)
+        return await self._ingest(request, "labels", lambda b: self._current().ingest_labels(b))
 
     async def cloudevents(self, request: web.Request) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ce-")}
         return await self._ingest(
-            request, "cloudevents", lambda body: self.service.ingest_cloudevent(headers, body)
+            request, "cloudevents", lambda b: self._current().ingest_cloudevent(headers, b)
         )
 
     async def status(self, request: web.Request) -> web.Response:
+        if self.service is None:
+            return _json_response(
+                {"ready": False, "error": self.problem or "starting"}, 503, {"Retry-After": "30"}
+            )
         return _json_response(self.service.status_document())
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -242,11 +278,15 @@ class Worker:
         return _json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
+        if self.stopping:
+            return _json_response({"status": "stopping"}, 503)
         if not self.ready:
-            return _json_response({"status": "starting" if not self.stopping else "stopping"}, 503)
+            return _json_response({"status": "not ready", "error": self.problem or "starting"}, 503)
         return _json_response({"status": "ready"})
 
     async def openapi(self, request: web.Request) -> web.Response:
+        if self.service is None:
+            return _json_response({"error": f"not ready: {self.problem or 'starting'}"}, 503)
         return _json_response(openapi_document(self.service.profile.schema))
 
 
@@ -263,10 +303,9 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         return _json_response({"error": "internal error"}, 500)
 
 
-def build_app(config: WorkerConfig, service: MonitorService) -> web.Application:
-    worker = Worker(config, service)
+def build_app(config: WorkerConfig, load: Callable[[], MonitorService]) -> web.Application:
+    worker = Worker(config, load)
     app = web.Application(middlewares=[_errors], client_max_size=config.ingestion.max_body_bytes)
-    app[SERVICE] = service
     app[WORKER] = worker
     app.router.add_post("/v1/records", worker.records)
     app.router.add_post("/v1/labels", worker.labels)
@@ -281,7 +320,7 @@ def build_app(config: WorkerConfig, service: MonitorService) -> web.Application:
     return app
 
 
-def run(config: WorkerConfig, service: MonitorService, host: str, port: int) -> None:
-    app = build_app(config, service)
+def run(config: WorkerConfig, load: Callable[[], MonitorService], host: str, port: int) -> None:
+    app = build_app(config, load)
     log.info("listening on http://%s:%d (pid %d)", host, port, os.getpid())
     web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None)

@@ -9,7 +9,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from .conditions import now_iso
 from .health import HealthReader
 from .kube import Kube
-from .metrics import RECONCILE_SECONDS, RECONCILES
+from .metrics import MONITORS, RECONCILE_SECONDS, RECONCILES, STATUS_REFRESHES
 from .observe import check_prerequisites, observe_target, observe_worker
 from .render import TOKEN_KEY, WORKER_PORT, Names, Observed, labels, render_children
 from .settings import Settings
@@ -57,13 +57,21 @@ def _previous(body: dict[str, Any]) -> dict[str, Any]:
 
 def _remember(body: dict[str, Any], result: Result) -> Result:
     _published[_key(body)] = result.status
+    _count_health()
     return result
+
+
+def _count_health() -> None:
+    counts = Counter(s.get("health", "Unknown") for s in list(_published.values()))
+    for health in ("Healthy", "Warning", "Critical", "Unknown"):
+        MONITORS.labels(health=health).set(counts.get(health, 0))
 
 
 def forget(body: dict[str, Any]) -> None:
     """Drop what is remembered of a deleted monitor."""
     _published.pop(_key(body), None)
     _locks.pop(_key(body), None)
+    _count_health()
 
 
 def _key_metric(monitor: Monitor) -> str | None:
@@ -91,6 +99,8 @@ def reconcile(ctx: Context, body: dict[str, Any], *, read_health: bool = False) 
         start = time.monotonic()
         previous = _previous(body)
         meta = body.get("metadata", {})
+        if meta.get("deletionTimestamp"):
+            return Result(previous, [])  # going away with its children: nothing to do
         try:
             monitor = parse_monitor(body)
         except SpecError as e:
@@ -208,7 +218,9 @@ def refresh(ctx: Context, body: dict[str, Any]) -> Result:
     unfinished = ready.get("reason") in (None, "ApplyFailed", "ReferenceNotFound", "InvalidSpec")
     target_missing = conditions.get("TargetFound", {}).get("status") == "False"
     if stale or unfinished or target_missing:
+        STATUS_REFRESHES.labels(result="reconciled").inc()
         return reconcile(ctx, body, read_health=True)
+    STATUS_REFRESHES.labels(result="refreshed").inc()
     with _locks[_key(body)]:
         try:
             monitor = parse_monitor(body)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
+from devcluster.podrunner import PodRunner
 from devcluster.processes import wait_until
 from devcluster.prometheus import Alertmanager, Prometheus
 from tests.support.operator import get_json
-from tests.support.podrunner import PodRunner
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

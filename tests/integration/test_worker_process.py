@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.support.worker import WorkerProcess
+from devcluster.worker import WorkerProcess
 
 REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
 
@@ -17,9 +17,13 @@ REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "exa
 def config(tmp_path, **overrides):
     rng = np.random.default_rng(0)
     ref = tmp_path / "reference.csv"
-    ref.write_text("x,c,prediction,label\n" + "\n".join(
-        f"{v:.4f},{'ab'[i % 2]},{i % 2},{(i // 3) % 2}" for i, v in enumerate(rng.normal(size=2000))
-    ))  # fmt: skip
+    ref.write_text(
+        "x,c,prediction,label\n"
+        + "\n".join(
+            f"{v:.4f},{'ab'[i % 2]},{i % 2},{(i // 3) % 2}"
+            for i, v in enumerate(rng.normal(size=2000))
+        )
+    )
     cfg = {
         "monitor": {"name": "fraud", "namespace": "ml"},
         "model": {"name": "fraud-detector", "task": "binary-classification"},
@@ -142,17 +146,50 @@ def test_sigterm_mid_stream_loses_nothing_accepted(tmp_path):
         w2.stop()
 
 
-def test_bad_reference_exits_with_a_clear_message(tmp_path):
-    cfg = config(tmp_path, data={"reference": {"path": str(tmp_path / "missing.csv")}})
+def test_missing_reference_never_crash_loops(tmp_path):
+    """The worker stays up, says why it is not ready, and recovers when the file appears."""
+    missing = tmp_path / "later.csv"
+    cfg = config(tmp_path)
+    cfg["data"] = {"reference": {"path": str(missing)}}
     w = WorkerProcess(tmp_path / "w", cfg).start(wait_ready=False)
+    try:
+        from devcluster.processes import wait_until
+
+        wait_until(
+            lambda: w.get("/healthz")[0] == 200, timeout=60, what="/healthz", process=w.process
+        )
+        code, doc = w.get("/readyz")
+        assert code == 503 and "data.reference.path" in doc["error"] and "later.csv" in doc["error"]
+        code, doc = w.post("/v1/records", batch(5))
+        assert code == 503 and "not ready" in doc["error"]
+        assert "modelmonitor_reference_loaded" in w.metrics()
+        # The reference appears (a ConfigMap mounted late): the next retry (30 s) picks it up.
+        import shutil
+
+        shutil.copy(tmp_path / "reference.csv", missing)
+        wait_until(lambda: w.get("/readyz")[0] == 200, timeout=45, what="ready after the retry")
+        assert w.post("/v1/records", batch(5))[0] == 200
+    finally:
+        w.stop()
+
+
+def test_check_flag_reports_a_bad_reference(tmp_path):
+    cfg = config(tmp_path)
+    cfg["data"] = {"reference": {"path": str(tmp_path / "missing.csv")}}
+    w = WorkerProcess(tmp_path / "w", cfg)
+    w.argv.append("--check")
+    w.start(wait_ready=False)
     assert w.process.popen.wait(timeout=30) == 2
     assert "data.reference.path" in w.log() and "missing.csv" in w.log()
 
 
 def test_example_config_runs_as_documented(tmp_path):
     """The README's laptop command: monitor-worker --config examples/worker.yaml."""
-    w = WorkerProcess(tmp_path / "w", argv=["--config", "examples/worker.yaml", "--port", "0"],
-                      cwd=REPO_EXAMPLES.parent)  # fmt: skip
+    w = WorkerProcess(
+        tmp_path / "w",
+        argv=["--config", "examples/worker.yaml", "--port", "0"],
+        cwd=REPO_EXAMPLES.parent,
+    )
     w.argv[-1] = str(w.port)
     w.start()
     try:

@@ -22,9 +22,13 @@ OPERATOR_SA = "model-monitor-operator"
 
 def install_crd(kubeconfig: Path) -> None:
     kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl(
-        kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/modelmonitors.modelmonitor.io",
+    wait_until(
+        lambda: kubectl(
+            kubeconfig, "get", "crd", "modelmonitors.modelmonitor.io",
+            "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+        ) == "True",
+        timeout=60,
+        what="the ModelMonitor CRD Established",
     )  # fmt: skip
 
 

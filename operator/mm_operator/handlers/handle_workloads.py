@@ -28,7 +28,10 @@ def _update_monitor(ctx: Context, namespace: str, name: str) -> None:
         "health"
     ) == old.get("health"):
         return  # nothing new to say: no write
-    ctx.kube.patch_status(namespace, name, result.status)
+    try:
+        ctx.kube.patch_status(namespace, name, result.status)
+    except NotFound:
+        return  # deleted meanwhile
     owner: Any = body  # a plain dict serves kopf.event as well as a kopf.Body
     for e in result.events:
         kopf.event(owner, type=e.type, reason=e.reason, message=e.message)

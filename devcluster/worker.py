@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from devcluster.controlplane import REPO
-from devcluster.processes import Process, free_port, wait_until
+from .controlplane import REPO
+from .processes import Process, free_port, wait_until
 
 
 class WorkerProcess:

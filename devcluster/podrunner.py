@@ -19,9 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from devcluster.controlplane import kubectl
-from devcluster.processes import free_port
-from tests.support.worker import WorkerProcess
+from .controlplane import kubectl
+from .processes import free_port
+from .worker import WorkerProcess
 
 
 class PodRunner:
