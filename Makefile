@@ -9,8 +9,8 @@ PYTEST     := .venv/bin/pytest
 export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
 export KUBECTL := $(TOOLS_BIN)/kubectl
 
-.PHONY: help setup test test-unit test-cluster test-e2e lint format typecheck \
-        cluster-up cluster-down demo demo-down bench clean
+.PHONY: help setup test test-unit test-cluster lint format typecheck docs \
+        cluster-up cluster-down bench clean demo demo-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,14 +20,14 @@ setup: ## install everything (Debian packages, .venv, helm, control-plane binari
 
 test: setup ## the whole suite: lint, types, unit, real control plane, Prometheus/Alertmanager, e2e
 	$(MAKE) --no-print-directory lint typecheck
-	$(PYTEST) -m "not cluster and not prometheus and not e2e" -q
-	$(PYTEST) -m "cluster or prometheus or e2e" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz" -q
+	$(PYTEST) -m "cluster or prometheus or e2e or fuzz" -q
 
 test-unit: ## fast unit tests only (no real components)
-	$(PYTEST) -m "not cluster and not prometheus and not e2e" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz" -q
 
-test-cluster: ## suites that start the real control plane and/or Prometheus
-	$(PYTEST) -m "cluster or prometheus or e2e" -q
+test-cluster: ## suites that start the real control plane, Prometheus, or fuzz the worker
+	$(PYTEST) -m "cluster or prometheus or e2e or fuzz" -q
 
 lint: ## ruff lint and format check
 	.venv/bin/ruff check .
@@ -46,5 +46,17 @@ cluster-up: setup ## start the local control plane in the background and print i
 cluster-down: ## stop the local control plane
 	@$(PY) -m devcluster down
 
-clean: cluster-down ## remove local state (not the binary cache)
+docs: ## regenerate docs/api.md from the CRD
+	$(PY) scripts/gen_api_docs.py
+
+bench: setup ## run the benchmarks in bench/ and append the figures to docs/benchmarks.md
+	bench/run_all.sh
+
+demo: setup ## the whole journey, narrated, on a local cluster (DEMO_KEEP=1 leaves it running)
+	@$(PY) -m demo
+
+demo-down: ## stop a demo left running (DEMO_KEEP=1, or interrupted hard)
+	@$(PY) -m demo down
+
+clean: cluster-down demo-down ## remove local state (not the binary cache)
 	rm -rf .devcluster .demo build dist

@@ -38,6 +38,9 @@ def _setup_logging(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiohttp logs malformed requests (which it answers 400) with a traceback; our own
+    # middleware logs every unhandled error of a handler.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -55,9 +55,53 @@ def _feature_value(numerical: bool) -> dict[str, Any]:
     }
 
 
+def _cloudevent_body() -> dict[str, Any]:
+    """KServe bodies: v1 instances/predictions or v2 inputs/outputs (the ce-type header says
+    which half it is; OpenAPI cannot tie the two together)."""
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string"},
+            "data": {"type": "array"},
+        },
+    }
+    return {
+        "anyOf": [
+            {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {"instances": {"type": "array", "minItems": 1}},
+            },
+            {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {"inputs": {"type": "array", "minItems": 1, "items": tensor}},
+            },
+            {
+                "type": "object",
+                "required": ["predictions"],
+                "properties": {"predictions": {"type": "array"}},
+            },
+            {
+                "type": "object",
+                "required": ["outputs"],
+                "properties": {"outputs": {"type": "array", "minItems": 1, "items": tensor}},
+            },
+        ]
+    }
+
+
 def openapi_document(schema: DataSchema) -> dict[str, Any]:
     features = {f.name: _feature_value(f.numerical) for f in schema.features}
-    id_schema: dict[str, Any] = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]}
+    id_schema: dict[str, Any] = {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        ]
+    }
     timestamp_schema: dict[str, Any] = {
         "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
     }
@@ -203,7 +247,7 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {"application/json": {"schema": _cloudevent_body()}},
                     },
                     "responses": {"200": accepted, **errors},
                 }

@@ -85,8 +85,8 @@ def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
     """float64 array; null -> NaN. Rejects strings, booleans and non-finite numbers.
 
     ``index_fmt`` formats the field path of element i (e.g. ``records[{i}].features.x``)."""
-    arr = np.asarray(values)
-    if arr.dtype.kind in "fi" and arr.ndim == 1:
+    arr = _as_array(values)
+    if arr is not None and arr.dtype.kind in "fi" and arr.ndim == 1:
         out = arr.astype(np.float64, copy=False)
         if arr.dtype.kind == "f" and not np.isfinite(out).all():
             bad = int(np.flatnonzero(~np.isfinite(out))[0])
@@ -106,12 +106,23 @@ def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
     return out
 
 
-def categorical_column(values: Sequence[Any], index_fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    """(str array, missing mask). Strings, integers and booleans are categories; null is missing."""
-    arr = np.asarray(values)
-    if arr.dtype.kind == "U" and arr.ndim == 1:
+def _as_array(values: Sequence[Any]) -> np.ndarray | None:
+    """numpy's view of a JSON list, or None when it has no regular shape (nested lists...)."""
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError):
+        return None
+
+
+def categorical_column(
+    values: Sequence[Any], index_fmt: str, *, booleans: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(str array, missing mask). Strings, integers (and, for features, booleans) are
+    categories; null is missing."""
+    arr = _as_array(values)
+    if arr is not None and arr.dtype.kind == "U" and arr.ndim == 1:
         return arr, np.zeros(len(arr), dtype=bool)
-    if arr.dtype.kind == "i" and arr.ndim == 1:
+    if arr is not None and arr.dtype.kind == "i" and arr.ndim == 1:
         return arr.astype(str), np.zeros(len(arr), dtype=bool)
     out = []
     missing = np.zeros(len(values), dtype=bool)
@@ -120,11 +131,15 @@ def categorical_column(values: Sequence[Any], index_fmt: str) -> tuple[np.ndarra
             missing[i] = True
             out.append("")
         elif isinstance(v, bool):
+            if not booleans:
+                raise PayloadError(
+                    index_fmt.format(i=i), "expected a class (string or integer), got a boolean"
+                )
             out.append("true" if v else "false")
         elif isinstance(v, str):
             out.append(v)
-        elif isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
-            out.append(str(int(v)))
+        elif isinstance(v, int):
+            out.append(str(v))
         else:
             raise PayloadError(
                 index_fmt.format(i=i),
@@ -135,7 +150,7 @@ def categorical_column(values: Sequence[Any], index_fmt: str) -> tuple[np.ndarra
 
 def class_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
     """Predictions or labels of a classifier as class strings (nulls not allowed)."""
-    arr, missing = categorical_column(values, index_fmt)
+    arr, missing = categorical_column(values, index_fmt, booleans=False)
     if missing.any():
         raise PayloadError(index_fmt.format(i=int(np.flatnonzero(missing)[0])), "must not be null")
     return arr
@@ -199,11 +214,11 @@ def id_column(values: Sequence[Any], index_fmt: str) -> list[str]:
     for i, v in enumerate(values):
         if isinstance(v, str) and v:
             ids.append(v)
-        elif isinstance(v, int) and not isinstance(v, bool):
+        elif isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63:
             ids.append(str(v))
         else:
             raise PayloadError(
-                index_fmt.format(i=i), "expected a non-empty string or an integer id"
+                index_fmt.format(i=i), "expected a non-empty string or a 64-bit integer id"
             )
     return ids
 
@@ -384,6 +399,9 @@ def parse_columns(doc: Any, schema: DataSchema) -> Batch:
 def parse_labels(doc: Any, schema: DataSchema) -> LabelBatch:
     if not isinstance(doc, dict) or not isinstance(doc.get("labels"), list):
         raise PayloadError("labels", 'expected an object with a "labels" list')
+    extra = set(doc) - {"labels"}
+    if extra:
+        raise PayloadError(sorted(extra)[0], "unknown top-level field")
     items = doc["labels"]
     _check_count(len(items), "labels")
     for i, item in enumerate(items):
@@ -444,7 +462,11 @@ def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], l
         outputs = doc["outputs"]
         if not isinstance(outputs, list) or not outputs:
             raise PayloadError("outputs", "expected a non-empty list of tensors")
-        tensors = {t.get("name"): t for t in outputs if isinstance(t, dict)}
+        tensors = {
+            t.get("name"): t
+            for t in outputs
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        }
         proba = tensors.get("predict_proba")
         main = tensors.get("predict") or next(
             (t for n, t in tensors.items() if n != "predict_proba"), None
@@ -475,6 +497,9 @@ def _tensor_flat(t: Any, field: str) -> list[Any]:
         raise PayloadError(field, 'expected a tensor {"name", "shape", "datatype", "data"}')
     data = t["data"]
     if data and isinstance(data[0], list):
+        # Row-major nested data ([[...], [...]]) is accepted as well as flat data.
+        if not all(isinstance(row, list) for row in data):
+            raise PayloadError(f"{field}.data", "mixes nested lists and values")
         data = [x for row in data for x in row]
     return data
 
@@ -502,6 +527,8 @@ def v2_tensors_to_columns(inputs: Any, names: Sequence[str], field: str) -> dict
             )
         if not isinstance(t.get("shape"), list):
             raise PayloadError(f"{field}[{j}].shape", "expected a list of dimensions")
+        if not isinstance(t.get("name", ""), str):
+            raise PayloadError(f"{field}[{j}].name", "expected a string")
     by_name = {t.get("name"): t for t in inputs}
     if all(n in by_name for n in names):
         return {n: _tensor_flat(by_name[n], f"{field}.{n}") for n in names}

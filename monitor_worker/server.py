@@ -296,7 +296,8 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPException as e:
         if e.status >= 400:
-            return _json_response({"error": e.reason}, e.status)
+            kept = {k: v for k, v in e.headers.items() if k in ("Allow", "Retry-After")}
+            return _json_response({"error": e.reason}, e.status, kept)
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)

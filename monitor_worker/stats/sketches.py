@@ -83,8 +83,9 @@ def _merge_moments(
 def _batch_moments(x: FloatArray) -> tuple[int, float, float]:
     if x.size == 0:
         return 0, 0.0, 0.0
-    mean = float(x.mean())
-    return int(x.size), mean, float(np.sum((x - mean) ** 2))
+    with np.errstate(over="ignore"):  # extreme finite values: the spread is inf, truly
+        mean = float(x.mean())
+        return int(x.size), mean, float(np.sum((x - mean) ** 2))
 
 
 def _finite(values: ArrayLike) -> tuple[FloatArray, int]:
@@ -218,11 +219,14 @@ class NumericHistogram:
         under = idx == 0
         gap = np.where(under, edges[0] - x, x - edges[np.maximum(idx - 1, 0)])
         self.gaps += np.bincount(idx, weights=gap, minlength=self.binning.n_slots)
-        if under.any():
-            self.tail_sq[0] += float(np.sum(gap[under] ** 2))
         over = idx == edges.size
-        if over.any():
-            self.tail_sq[1] += float(np.sum(gap[over] ** 2))
+        # Squares of extreme (finite) values may overflow to inf: a tail that far out
+        # reads as infinitely spread, which is the truth at float64 precision.
+        with np.errstate(over="ignore"):
+            if under.any():
+                self.tail_sq[0] += float(np.sum(gap[under] ** 2))
+            if over.any():
+                self.tail_sq[1] += float(np.sum(gap[over] ** 2))
         if self.offgrid is not None:
             # A value is on the grid when it equals the left edge of its slot.
             left = edges[np.maximum(idx - 1, 0)]

@@ -201,7 +201,7 @@ def compute_status(
     status["firingAlertCount"] = len(alerts)
     if h is not None:
         status["healthSource"] = h.source
-        summary = dict(h.summary)
+        summary = _rounded(dict(h.summary))
         if obs.key_metric and obs.key_metric in summary.get("quality", {}):
             summary["keyMetric"] = f"{obs.key_metric} {summary['quality'][obs.key_metric]:.3f}"
         status["summary"] = summary
@@ -214,6 +214,19 @@ def compute_status(
     if obs.children:
         status["children"] = list(obs.children)
     return status, _events(previous, status, health_message)
+
+
+def _rounded(summary: dict[str, Any]) -> dict[str, Any]:
+    """Figures to 4 significant decimals: `kubectl get mm` shows 0.8333, not 0.8333333333333334."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, float):
+            out[key] = round(value, 4)
+        elif isinstance(value, dict):
+            out[key] = {k: round(v, 4) if isinstance(v, float) else v for k, v in value.items()}
+        else:
+            out[key] = value
+    return out
 
 
 def _events(previous: dict[str, Any], status: dict[str, Any], health_message: str) -> list[Event]:

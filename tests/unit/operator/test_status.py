@@ -76,3 +76,13 @@ def test_key_metric_in_summary():
     reading = HealthReading("worker", summary={"quality": {"accuracy": 0.91234}}, enough_data=True)
     st, _ = compute_status(obs(health=reading, key_metric="accuracy"), None, "T")
     assert st["summary"]["keyMetric"] == "accuracy 0.912"
+
+
+def test_summary_figures_are_rounded_for_kubectl():
+    reading = HealthReading(
+        "prometheus",
+        summary={"driftShare": 5 / 6, "quality": {"f1": 2 / 3}, "records": 7},
+        enough_data=True,
+    )
+    st, _ = compute_status(obs(health=reading), None, "T")
+    assert st["summary"] == {"driftShare": 0.8333, "quality": {"f1": 0.6667}, "records": 7}

@@ -1,0 +1,116 @@
+"""Steps 4 and 5: the model's Deployment, the reference data and the ModelMonitor in the
+cluster; then the worker the operator deployed, run from its pod spec, scraped by Prometheus,
+with the PrometheusRule the operator wrote loaded into Prometheus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from devcluster.controlplane import REPO
+from devcluster.podrunner import PodRunner
+from devcluster.processes import wait_until
+from devcluster.prometheus import Prometheus
+from devcluster.worker import WorkerProcess
+
+from .tools import Kube
+
+NAMESPACE = "fraud"
+NAME = "fraud"
+MODEL_MANIFEST = "examples/fraud-detector.yaml"
+MONITOR_MANIFEST = "examples/fraud-monitor.yaml"
+WORKER = f"mm-{NAME}"  # the Deployment, Service, ServiceMonitor and PrometheusRule
+
+# The example is tuned for production (10m window, alerts after 1m). A demo has minutes, so:
+# a 1-minute window in 6 buckets evaluated every 2s, alerts after 10s, scrapes every 2s.
+# minSamples 500 keeps the first noisy windows (a few hundred labels) from raising alerts.
+DEMO_TIMINGS = {
+    "spec": {
+        "window": {"size": "1m", "buckets": 6, "evaluationInterval": "2s", "minSamples": 500},
+        "alerts": {"for": "10s"},
+        "prometheus": {"serviceMonitor": {"interval": "2s"}},
+    }
+}
+
+
+def get(kube: Kube, kind: str, name: str) -> dict:
+    return json.loads(kube.kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json"))
+
+
+def create(kube: Kube, reference_csv: Path, say_cmd) -> None:
+    """``say_cmd(display, output)`` shows each command as a person would type it."""
+    out = kube.kubectl("create", "namespace", NAMESPACE)
+    say_cmd(f"kubectl create namespace {NAMESPACE}", out)
+    kube.kubectl(
+        "wait", "--for=jsonpath={.metadata.name}", "serviceaccount/default",
+        "-n", NAMESPACE, "--timeout=30s",
+    )  # fmt: skip
+    out = kube.kubectl("apply", "-f", str(REPO / MODEL_MANIFEST))
+    say_cmd(f"kubectl apply -f {MODEL_MANIFEST}", out)
+    ref = reference_csv.resolve().relative_to(REPO) if reference_csv.resolve().is_relative_to(REPO) else reference_csv  # fmt: skip
+    out = kube.kubectl(
+        "create", "configmap", "fraud-reference", "-n", NAMESPACE,
+        f"--from-file=reference.csv={reference_csv}",
+    )  # fmt: skip
+    say_cmd(
+        f"kubectl create configmap fraud-reference -n {NAMESPACE} --from-file=reference.csv={ref}",
+        out,
+    )
+    out = kube.kubectl("apply", "-f", str(REPO / MONITOR_MANIFEST))
+    say_cmd(f"kubectl apply -f {MONITOR_MANIFEST}", out)
+    patch = json.dumps(DEMO_TIMINGS, separators=(",", ":"))
+    out = kube.kubectl("patch", "mm", NAME, "-n", NAMESPACE, "--type=merge", "-p", patch)
+    say_cmd(f"kubectl patch mm {NAME} -n {NAMESPACE} --type=merge -p '{patch}'", out)
+
+
+def wait_configured(kube: Kube, timeout: float = 90) -> dict:
+    """Until the operator reconciled the latest spec and reports Ready."""
+
+    def done() -> bool:
+        mm = get(kube, "mm", NAME)
+        st = mm.get("status") or {}
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", [])
+        )
+        return ready and st.get("observedGeneration") == mm["metadata"]["generation"]
+
+    wait_until(done, timeout=timeout, what=f"ModelMonitor {NAMESPACE}/{NAME} Ready", interval=0.5)
+    return get(kube, "mm", NAME)
+
+
+def start_worker(kube: Kube, workdir: Path) -> WorkerProcess:
+    return PodRunner(kube.kubeconfig, NAMESPACE, WORKER, workdir).start()
+
+
+def wire_prometheus(kube: Kube, prom: Prometheus, worker: WorkerProcess) -> list[dict]:
+    """Scrape the worker as the Prometheus Operator would from the ServiceMonitor (job = the
+    Service's name, namespace label) and load the PrometheusRule's groups. Returns the rules."""
+    sm = get(kube, "servicemonitor", WORKER)
+    endpoint = sm["spec"]["endpoints"][0]
+    prom.scrape_configs = [
+        {
+            "job_name": f"serviceMonitor/{NAMESPACE}/{WORKER}/0",
+            "scrape_interval": endpoint.get("interval", "2s"),
+            "metrics_path": endpoint.get("path", "/metrics"),
+            "static_configs": [
+                {
+                    "targets": [f"127.0.0.1:{worker.port}"],
+                    "labels": {
+                        "namespace": NAMESPACE,
+                        "job": WORKER,
+                        "service": WORKER,
+                        "endpoint": endpoint.get("port", "http"),
+                        "pod": f"{WORKER}-local",
+                    },
+                }
+            ],
+        }
+    ]
+    groups = get(kube, "prometheusrule", WORKER)["spec"]["groups"]
+    prom.set_rule_groups(groups)
+    prom.wait_for(
+        lambda: any(t["health"] == "up" for t in prom.targets()),
+        timeout=30,
+        what="Prometheus scraping the worker",
+    )
+    return [r for g in groups for r in g["rules"] if "alert" in r]

@@ -1,0 +1,43 @@
+"""``make demo`` as CI runs it: ``python -m demo --ci`` (shorter phases) starts its own control
+plane, Prometheus, Alertmanager, operator (helm-installed), MLServer and worker, sends healthy
+then drifted traffic, and must see the health change and the alert reach Alertmanager, then
+leave nothing running. Takes about 2 minutes once .venv-demo exists."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demo import state, venv
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_ci_mode_sees_health_change_and_alert(tmp_path):
+    venv.ensure()  # the model server's environment; minutes the first time, then cached
+    workdir = tmp_path / "demo"
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "demo", "--ci", "--workdir", str(workdir)],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        left = state.left_running(workdir)
+        state.down(workdir)  # whatever a timeout left behind
+    out = r.stdout
+    assert r.returncode == 0, f"{out[-4000:]}\n{r.stderr[-2000:]}"
+    assert left == [], f"the demo left processes running: {left}"
+
+    result = next(line for line in out.splitlines() if line.startswith("RESULT:"))
+    health = result.split(";")[0]
+    assert "Healthy -> " in health, result
+    assert health.rstrip().endswith(("Critical", "Warning")), result
+    assert "ModelMonitorAccuracyLow (critical)" in result, result
+    assert "ALERT in Alertmanager: ModelMonitorAccuracyLow (critical)" in out
+    assert "HEALTH Healthy -> " in out
+    assert "[8/8] Clean up" in out
+    assert "stopped control plane" in out
