@@ -185,14 +185,30 @@ class ControlPlane:
             ],
             logs,
         )
-        ctx = self._admin_ssl_context(pki)
+        self._wait_apiserver_ready(p)
+        self.timings["kube-apiserver"] = time.monotonic() - t
+
+    def _wait_apiserver_ready(self, p: Process) -> None:
+        assert self.pki is not None
+        ctx = self._admin_ssl_context(self.pki)
 
         def ready() -> bool:
             with urllib.request.urlopen(f"{self.server}/readyz", context=ctx, timeout=2) as r:
                 return r.status == 200
 
         wait_until(ready, timeout=90, what="kube-apiserver /readyz", process=p, interval=0.2)
-        self.timings["kube-apiserver"] = time.monotonic() - t
+
+    def restart_apiserver(self, down_for: float = 0.0) -> float:
+        """Stop kube-apiserver, wait ``down_for`` seconds, start it again on the same port
+        (clients see their connections drop and watches break). Returns the downtime."""
+        old = self._proc("kube-apiserver")
+        t = time.monotonic()
+        old.stop()
+        time.sleep(down_for)
+        new = Process(old.name, old.argv, old.log_path).start()
+        self.processes[self.processes.index(old)] = new
+        self._wait_apiserver_ready(new)
+        return time.monotonic() - t
 
     @staticmethod
     def _admin_ssl_context(pki: ClusterPKI) -> ssl.SSLContext:

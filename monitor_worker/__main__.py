@@ -2,4 +2,6 @@ import sys
 
 from .main import cli
 
-sys.exit(cli())
+# Guarded: the outlier fit runs in a spawned child process, which imports this module.
+if __name__ == "__main__":
+    sys.exit(cli())

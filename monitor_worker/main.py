@@ -43,6 +43,18 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
 
 
+def _return_memory() -> None:
+    """Hand freed memory back to the OS (pyarrow's pool, then glibc's heap)."""
+    import contextlib
+    import ctypes
+
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def cli(argv: list[str] | None = None) -> int:
     from . import __version__
 
@@ -68,6 +80,7 @@ def cli(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         profile = build_profile(config, reference_for(config))
         log.info("profile ready in %.2fs", time.monotonic() - start)
+        _return_memory()  # the reference table is gone: give its pages back
         return MonitorService(config, profile)
 
     if args.check:

@@ -59,10 +59,16 @@ class PendingPredictions:
         self.head = int((self.head + n) % self.capacity)
 
     def _evict(self, slots: np.ndarray) -> None:
-        for slot, key in zip(slots.tolist(), self.keys[slots].tolist(), strict=True):
-            if key is not None and self.slots.get(key) == slot:
-                del self.slots[key]
-                self.expired += 1
+        """Free ``slots``; a live entry still waiting there counts as expired (an id sent
+        again since then lives in its newer slot and stays)."""
+        keys = self.keys[slots]
+        live = keys != None  # noqa: E711 (elementwise)
+        if live.any():
+            current = self.slots
+            for key, slot in zip(keys[live].tolist(), slots[live].tolist(), strict=True):
+                if current.get(key) == slot:
+                    del current[key]
+                    self.expired += 1
         self.keys[slots] = None
 
     def expire(self, now: float) -> None:
@@ -94,11 +100,9 @@ class PendingPredictions:
         slots = np.asarray(list(self.slots.values()), dtype=np.int64)
         return {
             "ids": list(self.slots.keys()),
-            "times": self.times[slots].tolist(),
-            "predictions": self.predictions[slots].tolist(),
-            "probas": [
-                [None if np.isnan(v) else v for v in row] for row in self.probas[slots].tolist()
-            ],
+            "times": self.times[slots],
+            "predictions": self.predictions[slots],
+            "probas": self.probas[slots],  # NaN (no score) is written as null
             "expired": self.expired,
         }
 
@@ -107,10 +111,7 @@ class PendingPredictions:
         order = np.argsort(times, kind="stable")
         ids = [d["ids"][i] for i in order.tolist()]
         if ids:
-            probas = np.asarray(
-                [[np.nan if v is None else v for v in row] for row in d["probas"]],
-                dtype=np.float64,
-            ).reshape(len(ids), -1)[order]
+            probas = np.asarray(d["probas"], dtype=np.float64).reshape(len(ids), -1)[order]
             preds = np.asarray(d["predictions"], dtype=np.float64)[order]
             self.add(ids, preds, probas, times[order])
         self.expired = int(d.get("expired", 0))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import WorkerConfig
-from .outliers import OutlierDetector
+from .outliers import MAX_FIT_ROWS, OutlierDetector
 from .payload import PayloadError
 from .reference import ReferenceData, check_reference_has, infer_features
 from .schema import DataSchema, schema_from_config
@@ -165,13 +165,24 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     return profile
 
 
-def reference_rows(profile: Profile, reference: ReferenceData) -> np.ndarray:
-    """Reference rows in reservoir layout (numerical values, then categorical slot codes)."""
-    cols = [reference.numbers(n) for n in profile.schema.numerical]
+def reference_rows(
+    profile: Profile, reference: ReferenceData, limit: int = MAX_FIT_ROWS
+) -> np.ndarray:
+    """A uniform sample (at most ``limit``) of reference rows in the reservoir's layout:
+    numerical values, then categorical slot codes (NaN where missing)."""
+    n = reference.n_rows
+    take = (
+        np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+        if n > limit
+        else np.arange(n)
+    )
+    cols = [reference.numbers(name)[take] for name in profile.schema.numerical]
     for name in profile.schema.categorical:
-        strings, _ = reference.categories(name)
-        cols.append(category_codes(profile.vocabularies[name], strings))
-    return np.column_stack(cols).astype(np.float64) if cols else np.empty((reference.n_rows, 0))
+        strings, missing = reference.categories(name)
+        codes = category_codes(profile.vocabularies[name], strings[take])
+        codes[missing[take]] = np.nan
+        cols.append(codes)
+    return np.column_stack(cols).astype(np.float64) if cols else np.empty((take.size, 0))
 
 
 def category_codes(vocabulary: CategoricalVocabulary, strings: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ prediction, score and label columns. Declared in the config or inferred from the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .config import WorkerConfig
 
@@ -25,15 +26,15 @@ class DataSchema:
     classes: tuple[str, ...] | None = None
     positive_class: str = "1"
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    @property
+    @cached_property
     def numerical(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features if f.numerical)
 
-    @property
+    @cached_property
     def categorical(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features if not f.numerical)
 

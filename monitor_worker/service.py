@@ -221,7 +221,10 @@ class MonitorService:
         }
 
     def save(self, directory: Path) -> None:
-        write_snapshot(directory, self.snapshot_document())
+        """Write a snapshot (on the ingest thread: the arrays are read, not copied)."""
+        self.saved(write_snapshot(directory, self.snapshot_document()))
+
+    def saved(self, _path: Path) -> None:
         self.snapshot_at = self.clock()
 
     def restore(self, directory: Path) -> bool:

@@ -179,7 +179,7 @@ class Bucket:
             "n": self.n,
             "numeric": {k: v.to_dict() for k, v in self.numeric.items()},
             "categorical": {k: v.to_dict() for k, v in self.categorical.items()},
-            "reservoir": _ints_as_text(self.reservoir.to_dict()),
+            "reservoir": self.reservoir.to_dict(),
             "quality": self.quality.to_dict(),
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "score": self.score.to_dict() if self.score is not None else None,
@@ -216,30 +216,13 @@ class Bucket:
                 k: CategoricalCounts.from_dict(v, profile.vocabularies[k])
                 for k, v in d["categorical"].items()
             },
-            reservoir=Reservoir.from_dict(_text_as_ints(d["reservoir"])),
+            reservoir=Reservoir.from_dict(d["reservoir"]),
             quality=quality,
             prediction=prediction,
             score=score,
             labelled=int(d.get("labelled", 0)),
             correct=int(d.get("correct", 0)),
         )
-
-
-def _ints_as_text(value: Any) -> Any:
-    """Integers beyond 64 bits (a PCG64 generator's state) as strings, for JSON."""
-    if isinstance(value, dict):
-        return {k: _ints_as_text(v) for k, v in value.items()}
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
-        return {"bigint": str(value)}
-    return value
-
-
-def _text_as_ints(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"bigint"}:
-            return int(value["bigint"])
-        return {k: _text_as_ints(v) for k, v in value.items()}
-    return value
 
 
 def _count(rows: slice | np.ndarray, n: int) -> int:

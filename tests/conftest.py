@@ -93,7 +93,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         "serviceaccount/default",
         "-n",
         name,
-        "--timeout=30s",
+        "--timeout=90s",
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -123,15 +123,16 @@ class ClassificationState:
         return ClassificationState(self.n_classes, self.n_score_bins).merge(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
+        """Plain form for snapshots: numpy arrays are views (encode them, e.g. with orjson's
+        OPT_SERIALIZE_NUMPY, before the state changes)."""
         return {
             "n_classes": self.n_classes,
             "n_score_bins": self.n_score_bins,
-            "confusion": self.confusion.tolist(),
+            "confusion": self.confusion,
             "n_proba": self.n_proba,
             "log_loss_sum": self.log_loss_sum,
-            "score_all": self.score_all.tolist(),
-            "score_pos": self.score_pos.tolist(),
+            "score_all": self.score_all,
+            "score_pos": self.score_pos,
         }
 
     @classmethod
@@ -312,7 +313,8 @@ class RegressionState:
         return RegressionState().merge(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
+        """Plain form for snapshots: numpy arrays are views (encode them, e.g. with orjson's
+        OPT_SERIALIZE_NUMPY, before the state changes)."""
         return dict(vars(self))
 
     @classmethod

@@ -2,4 +2,5 @@ import sys
 
 from .main import cli
 
-sys.exit(cli())
+if __name__ == "__main__":
+    sys.exit(cli())

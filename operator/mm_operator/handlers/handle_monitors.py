@@ -9,6 +9,7 @@ import kopf
 from ..reconcile import ROTATE_ANNOTATION, Context, Result, forget, reconcile, refresh
 from ..settings import load_settings
 from ..spec import GROUP, PLURAL, VERSION
+from .transient import retry_transient
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 _interval = load_settings().status_interval
@@ -26,13 +27,15 @@ def _publish(result: Result, body: kopf.Body, patch: kopf.Patch) -> None:
 @kopf.on.resume(*RESOURCE)
 def reconcile_monitor(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.ctx
-    _publish(reconcile(ctx, dict(body)), body, patch)
+    with retry_transient():
+        _publish(reconcile(ctx, dict(body)), body, patch)
 
 
 @kopf.timer(*RESOURCE, interval=_interval, initial_delay=_interval / 3, sharp=False)
 def refresh_monitor(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.ctx
-    _publish(refresh(ctx, dict(body)), body, patch)
+    with retry_transient():
+        _publish(refresh(ctx, dict(body)), body, patch)
 
 
 @kopf.index(*RESOURCE)

@@ -12,6 +12,7 @@ from ..kube import NotFound
 from ..reconcile import Context, reconcile
 from ..render import NAME_LABEL
 from ..spec import API_VERSION, KIND
+from .transient import retry_transient
 
 log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": "model-monitor-operator"}
@@ -68,7 +69,8 @@ def deployment_event(
     **kwargs: Any,
 ) -> None:
     index = kwargs["monitors_by_target"]
-    _on_workload("Deployment", namespace, name, dict(labels), memo, index, type)
+    with retry_transient():
+        _on_workload("Deployment", namespace, name, dict(labels), memo, index, type)
 
 
 @kopf.on.event("apps", "v1", "statefulsets")
@@ -81,4 +83,5 @@ def statefulset_event(
     **kwargs: Any,
 ) -> None:
     index = kwargs["monitors_by_target"]
-    _on_workload("StatefulSet", namespace, name, dict(labels), memo, index, type)
+    with retry_transient():
+        _on_workload("StatefulSet", namespace, name, dict(labels), memo, index, type)

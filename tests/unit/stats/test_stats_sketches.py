@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import json
 from collections import Counter
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +23,8 @@ from monitor_worker.stats.sketches import (
 
 
 def json_round_trip(d: dict) -> dict:
-    return json.loads(json.dumps(d))
+    """Through JSON the way snapshots go (orjson writes numpy arrays as lists)."""
+    return orjson.loads(orjson.dumps(d, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 # ------------------------------------------------------------------------------- binning

@@ -281,3 +281,15 @@ def test_cloudevents_pair_joined_in_either_order():
     with pytest.raises(PayloadError) as e:
         svc.ingest_cloudevent({"ce-id": "e3", "ce-type": "com.example.other"}, req)
     assert e.value.field == "ce-type"
+
+
+def test_truncated_snapshot_is_corrupt(tmp_path):
+    svc = service(reference={"x": np.arange(100.0)})
+    post(svc, {"columns": {"x": [1.0, 2.0], "id": ["a", "b"], "prediction": [1, 0]}})
+    svc.save(tmp_path)
+    path = tmp_path / FILE_NAME
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a write cut short
+    fresh = service(reference={"x": np.arange(100.0)})
+    assert not fresh.restore(tmp_path)
+    assert fresh.state.totals.records == 0
+    assert (tmp_path / f"{FILE_NAME}.corrupt").exists()
