@@ -7,6 +7,8 @@
    per monitor (the operator's own apply/observe layer, and the API server's total), operator
    peak memory, and 409/429 answers seen.
 3. Churn: the 200 updated, then deleted: time, leftovers, operator memory afterwards.
+   Steps 2 and 3 repeat for ``--rounds`` rounds (3): memory after each round shows whether
+   anything accumulates.
 
     .venv/bin/python bench/operator_scale.py [--out results.json]
 """
@@ -27,7 +29,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]
 
-from devcluster.controlplane import ControlPlane, service_account_kubeconfig  # noqa: E402
+from devcluster.controlplane import (  # noqa: E402
+    ControlPlane,
+    NodeSpec,
+    service_account_kubeconfig,
+)
 from devcluster.processes import wait_until  # noqa: E402
 from tests.support.operator import (  # noqa: E402
     OPERATOR_NAMESPACE,
@@ -38,6 +44,11 @@ from tests.support.operator import (  # noqa: E402
 )
 
 CHILD_KINDS = "configmap,secret,deployment,service,servicemonitor,prometheusrule"
+
+# 220 workers at the default request of 100m CPU and 256Mi need 22 CPUs and 55 GiB: the dev
+# cluster's two 8-CPU nodes hold 160, so the bench makes four larger simulated nodes
+# (kwok: 110 pods each).
+BENCH_NODES = tuple(NodeSpec(f"kwok-node-{i}", cpu="32", memory="128Gi") for i in range(4))
 
 
 def monitor(name: str, window: str = "1h") -> dict:
@@ -82,6 +93,43 @@ def base_objects() -> list[dict]:
 
 def monitors(cp: ControlPlane, ns: str) -> list[dict]:
     return json.loads(cp.kubectl("get", "modelmonitors", "-n", ns, "-o", "json"))["items"]
+
+
+def not_ready_reasons(ms: list[dict]) -> dict[str, int]:
+    """How many monitors are held back by what: ``Condition=Status/Reason`` -> count."""
+    out: dict[str, int] = {}
+    for m in ms:
+        if ready(m):
+            continue
+        conds = (m.get("status") or {}).get("conditions") or []
+        why = ", ".join(
+            f"{c['type']}={c['status']}/{c.get('reason', '')}"
+            for c in conds
+            if c["status"] != "True" or c["type"] == "Ready"
+        )
+        key = why or "no status yet"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def wait_all_ready(cp: ControlPlane, ns: str, n: int, what: str, timeout: float = 900) -> None:
+    """Wait for ``n`` monitors named ``m-*`` to be Ready, printing progress every 10 s."""
+    t0 = last = time.monotonic()
+    while True:
+        ms = [m for m in monitors(cp, ns) if m["metadata"]["name"].startswith("m-")]
+        done = sum(ready(m) for m in ms)
+        now = time.monotonic()
+        if done == n:
+            return
+        if now - t0 > timeout:
+            raise SystemExit(
+                f"{what}: only {done} of {n} Ready after {timeout:.0f} s; "
+                f"the others: {not_ready_reasons(ms)}"
+            )
+        if now - last >= 10:
+            print(f"    {what}: {done}/{n} Ready after {now - t0:.0f} s", flush=True)
+            last = now
+        time.sleep(2)
 
 
 def ready(m: dict) -> bool:
@@ -130,8 +178,26 @@ def latency(cp: ControlPlane, ns: str, n: int = 20) -> dict:
     return {"n": n, "p50": statistics.median(times), "p95": q[18], "max": max(times), "all": times}
 
 
+BREAKDOWN = (
+    "modelmonitor_operator_api_requests_total",
+    "modelmonitor_operator_reconciles_total",
+    "modelmonitor_operator_status_refreshes_total",
+)
+
+
+def breakdown(op: OperatorProcess) -> dict[str, float]:
+    """The operator's own counters by label set: where its requests go."""
+    out = {}
+    for line in op.metrics().splitlines():
+        if line.startswith(BREAKDOWN) and "{" in line:
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
 def scale(cp: ControlPlane, op: OperatorProcess, ns: str, n: int = 200) -> dict:
     ours0 = op.metric_value("modelmonitor_operator_api_requests_total")
+    counts0 = breakdown(op)
     server0 = apiserver_requests(cp)
     log0 = len(op.log())
     names = [f"m-{i:03d}" for i in range(n)]
@@ -139,12 +205,7 @@ def scale(cp: ControlPlane, op: OperatorProcess, ns: str, n: int = 200) -> dict:
     cp.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all([monitor(x) for x in names]))
     applied = time.monotonic() - t0
 
-    def all_ready() -> bool:
-        return (
-            sum(ready(m) for m in monitors(cp, ns) if m["metadata"]["name"].startswith("m-")) == n
-        )
-
-    wait_until(all_ready, timeout=900, what=f"{n} monitors Ready", interval=2)
+    wait_all_ready(cp, ns, n, "created")
     took = time.monotonic() - t0
     log = op.log()[log0:]
     return {
@@ -156,6 +217,9 @@ def scale(cp: ControlPlane, op: OperatorProcess, ns: str, n: int = 200) -> dict:
         )
         / n,
         "apiServerRequestsPerMonitor": (apiserver_requests(cp) - server0) / n,
+        "operatorCountsPerMonitor": {
+            k: round((v - counts0.get(k, 0.0)) / n, 2) for k, v in breakdown(op).items()
+        },
         "conflicts409": len(re.findall(r"\b409\b", log)),
         "throttled429": len(re.findall(r"\b429\b", log)),
         "retries": op.metric_value("modelmonitor_operator_api_retries_total"),
@@ -170,17 +234,13 @@ def churn(cp: ControlPlane, op: OperatorProcess, ns: str, n: int = 200) -> dict:
     cp.kubectl(
         "apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all([monitor(x, "2h") for x in names])
     )
-    wait_until(
-        lambda: (
-            sum(ready(m) for m in monitors(cp, ns) if m["metadata"]["name"].startswith("m-")) == n
-        ),
-        timeout=900,
-        what="updated",
-        interval=2,
-    )
+    wait_all_ready(cp, ns, n, "updated")
     updated = time.monotonic() - t0
     t1 = time.monotonic()
-    cp.kubectl("delete", "modelmonitors", "--all", "-n", ns, "--wait=true", "--timeout=600s")
+    # kubectl deletes one object per request; it is not told to wait, the loop below does.
+    cp.kubectl("delete", "modelmonitors", "--all", "-n", ns, "--wait=false")
+    deleted = time.monotonic() - t1
+    print(f"    delete requests sent in {deleted:.0f} s", flush=True)
 
     def gone() -> bool:
         kids = json.loads(
@@ -197,9 +257,12 @@ def churn(cp: ControlPlane, op: OperatorProcess, ns: str, n: int = 200) -> dict:
         )
         return kids["items"] == []
 
-    wait_until(gone, timeout=900, what="children collected", interval=2)
+    wait_until(
+        lambda: monitors(cp, ns) == [] and gone(), timeout=900, what="all collected", interval=2
+    )
     return {
         "updateSeconds": updated,
+        "deleteRequestsSeconds": deleted,
         "deleteAndCollectSeconds": time.monotonic() - t1,
         "leftoverMonitors": len(monitors(cp, ns)),
         "operatorRssMBAfter": proc_kb(op.process.pid, "VmRSS") / 1024,
@@ -212,11 +275,14 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--monitors", type=int, default=200)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="create / update / delete rounds (churn)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         print("starting the control plane ...", flush=True)
-        cp = ControlPlane(work / "cp").start()
+        cp = ControlPlane(work / "cp", nodes=BENCH_NODES).start()
         try:
             install_crd(cp.kubeconfig)
             grant_operator_rbac(cp.kubeconfig)
@@ -232,17 +298,20 @@ def main() -> int:
                 print("1/3 latency, 20 monitors one by one ...", flush=True)
                 lat = latency(cp, "bench")
                 print(f"    p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s", flush=True)
-                print(f"2/3 {args.monitors} monitors at once ...", flush=True)
-                sc = scale(cp, op, "bench", args.monitors)
-                print(f"    {sc}", flush=True)
-                print(f"3/3 update and delete the {args.monitors} ...", flush=True)
-                ch = churn(cp, op, "bench", args.monitors)
-                print(f"    {ch}", flush=True)
+                rounds = []
+                for r in range(1, args.rounds + 1):
+                    print(f"2/3 round {r}: {args.monitors} monitors at once ...", flush=True)
+                    sc = scale(cp, op, "bench", args.monitors)
+                    print(f"    {sc}", flush=True)
+                    print(f"3/3 round {r}: update and delete the {args.monitors} ...", flush=True)
+                    ch = churn(cp, op, "bench", args.monitors)
+                    print(f"    {ch}", flush=True)
+                    rounds.append({"scale": sc, "churn": ch})
             finally:
                 op.stop()
         finally:
             cp.stop()
-    result = {"latency": lat, "scale": sc, "churn": ch}
+    result = {"latency": lat, "rounds": rounds}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     return 0

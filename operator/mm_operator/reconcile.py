@@ -27,10 +27,26 @@ from .status import Event, Observation, compute_status
 
 log = logging.getLogger(__name__)
 ROTATE_ANNOTATION = "modelmonitor.io/rotate-token"
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+# Re-entrant: a refresh holds it while deciding whether to reconcile, and reconcile takes it.
+_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
 # The last status this process published per monitor: handlers running on an older copy of
 # the object diff against it, so one transition yields one event.
 _published: dict[str, dict[str, Any]] = {}
+# Worker Deployment uid -> the metadata.generation this process last applied or saw: a worker
+# event with another generation means its spec was changed by someone else (or it is new).
+_worker_generation: dict[str, int] = {}
+
+
+def worker_spec_changed(uid: str, generation: int | None, event_type: str) -> bool:
+    """Whether a worker Deployment event calls for applying the children again: it was
+    deleted, or its spec generation is not the one last applied or seen."""
+    if event_type == "DELETED":
+        _worker_generation.pop(uid, None)
+        return True
+    changed = _worker_generation.get(uid) != generation
+    if generation is not None:
+        _worker_generation[uid] = generation
+    return changed
 
 
 @dataclass
@@ -127,6 +143,9 @@ def reconcile(ctx: Context, body: dict[str, Any], *, read_health: bool = False) 
                     ctx, body, monitor, target.pod_labels, prometheus_operator
                 )
             except ApiException as e:
+                if _namespace_terminating(e):
+                    log.debug("%s is being deleted: nothing to apply", monitor.namespace)
+                    return Result(previous, [])
                 apply_error = f"{e.status} {e.reason}: {_api_message(e)}"
                 log.warning(
                     "applying children of %s/%s failed: %s",
@@ -170,7 +189,11 @@ def _apply_children(
         _ensure_token(ctx, body, monitor)
         applied.append(f"Secret/{Names(monitor.name).token}")
     for obj in children.objects:
-        kube.apply(obj)
+        out = kube.apply(obj)
+        if obj["kind"] == "Deployment":
+            meta = out.get("metadata") or {}
+            if meta.get("uid") and meta.get("generation") is not None:
+                _worker_generation[meta["uid"]] = meta["generation"]
         applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
     previous = set((body.get("status") or {}).get("children") or ())
     for api_version, kind, name in children.absent:
@@ -207,21 +230,29 @@ def _ensure_token(ctx: Context, body: dict[str, Any], monitor: Monitor) -> None:
     ctx.kube.apply(secret)
 
 
-def refresh(ctx: Context, body: dict[str, Any]) -> Result:
-    """Periodic status refresh. Re-applies children only when the last reconcile did not
-    finish (invalid spec fixed elsewhere, prerequisite now present, stale generation)."""
-    status = _previous(body)
-    meta = body.get("metadata", {})
-    conditions = {c.get("type"): c for c in status.get("conditions", [])}
-    ready = conditions.get("Ready", {})
-    stale = status.get("observedGeneration") != meta.get("generation")
-    unfinished = ready.get("reason") in (None, "ApplyFailed", "ReferenceNotFound", "InvalidSpec")
-    target_missing = conditions.get("TargetFound", {}).get("status") == "False"
-    if stale or unfinished or target_missing:
-        STATUS_REFRESHES.labels(result="reconciled").inc()
-        return reconcile(ctx, body, read_health=True)
-    STATUS_REFRESHES.labels(result="refreshed").inc()
+def refresh(ctx: Context, body: dict[str, Any], *, read_health: bool = True) -> Result:
+    """Status refresh (the timer, and the worker's availability changing). Re-applies children
+    only when the last reconcile did not finish (invalid spec fixed elsewhere, prerequisite now
+    present, stale generation); otherwise it only reads the target and the worker. It decides
+    under the monitor's lock, so an event that arrives while the first reconcile is still
+    applying waits for it instead of applying everything a second time."""
     with _locks[_key(body)]:
+        status = _previous(body)
+        meta = body.get("metadata", {})
+        conditions = {c.get("type"): c for c in status.get("conditions", [])}
+        ready = conditions.get("Ready", {})
+        stale = status.get("observedGeneration") != meta.get("generation")
+        unfinished = ready.get("reason") in (
+            None,
+            "ApplyFailed",
+            "ReferenceNotFound",
+            "InvalidSpec",
+        )
+        target_missing = conditions.get("TargetFound", {}).get("status") == "False"
+        if stale or unfinished or target_missing:
+            STATUS_REFRESHES.labels(result="reconciled").inc()
+            return reconcile(ctx, body, read_health=read_health)
+        STATUS_REFRESHES.labels(result="refreshed").inc()
         try:
             monitor = parse_monitor(body)
         except SpecError:
@@ -231,10 +262,25 @@ def refresh(ctx: Context, body: dict[str, Any]) -> Result:
             target=observe_target(ctx.kube, monitor),
             worker=observe_worker(ctx.kube, monitor),
             prometheus_operator=ctx.kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor"),
-            health=ctx.health.read(monitor),
+            health=ctx.health.read(monitor) if read_health else None,
             children=tuple(status.get("children") or ()),
         )
-        return _remember(body, Result(*compute_status(obs, status, now_iso())))
+        new_status, events = compute_status(obs, status, now_iso())
+        if not read_health and status.get("summary"):
+            new_status["summary"] = status["summary"]
+        return _remember(body, Result(new_status, events))
+
+
+def _namespace_terminating(e: ApiException) -> bool:
+    """The namespace is being deleted: the API server forbids new objects in it (403 with the
+    cause ``NamespaceTerminating``). Its monitors are going away with it."""
+    if e.status != 403:
+        return False
+    try:
+        causes = (json.loads(e.body or "{}").get("details") or {}).get("causes") or []
+    except ValueError:
+        return False
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def _api_message(e: ApiException) -> str:

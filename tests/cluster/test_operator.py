@@ -225,6 +225,40 @@ def test_spec_update_rolls_config_and_delete_collects_children(cluster, operator
         )  # fmt: skip
 
 
+def test_worker_deployment_edited_or_deleted_is_put_back(cluster, operator, namespace):
+    """Status-only events of the worker Deployment do not re-apply; a spec edit or a deletion
+    does, and what the operator owns comes back."""
+    apply(cluster, namespace, reference_configmap(), target_deployment(), monitor("fraud"))
+    wait_status(
+        cluster, namespace, "fraud",
+        lambda s: condition(s, "WorkerAvailable").get("status") == "True", "worker available",
+    )  # fmt: skip
+
+    cluster.kubectl("scale", "deployment", "mm-fraud", "-n", namespace, "--replicas=3")
+    wait_until(
+        lambda: get_json(cluster.kubeconfig, "deployment", "mm-fraud", "-n", namespace)["spec"][
+            "replicas"
+        ]
+        == 1,
+        timeout=30, what="worker replicas put back to 1",
+    )  # fmt: skip
+
+    uid = get_json(cluster.kubeconfig, "deployment", "mm-fraud", "-n", namespace)["metadata"]["uid"]
+    cluster.kubectl("delete", "deployment", "mm-fraud", "-n", namespace, "--wait=true")
+
+    def recreated() -> bool:
+        out = cluster.kubectl(
+            "get", "deployment", "mm-fraud", "-n", namespace, "-o", "json", check=False
+        )
+        return bool(out) and json.loads(out)["metadata"]["uid"] != uid
+
+    wait_until(recreated, timeout=30, what="worker Deployment recreated")
+    wait_status(
+        cluster, namespace, "fraud",
+        lambda s: condition(s, "WorkerAvailable").get("status") == "True", "worker available again",
+    )  # fmt: skip
+
+
 def test_missing_target_then_appears(cluster, operator, namespace):
     apply(cluster, namespace, reference_configmap(), monitor("fraud"))
     st = wait_status(

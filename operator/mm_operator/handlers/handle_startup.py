@@ -12,15 +12,17 @@ from ..kube import Kube
 from ..reconcile import Context
 from ..settings import load_settings
 
+KOPF_PREFIX = "kopf.modelmonitor.io"
+
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Progress and diff-base in annotations under our own prefix: status stays ours alone.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix="modelmonitor.io"
-    )
+    # Progress and diff-base in annotations under a prefix of kopf's own: status stays ours
+    # alone. Not plain "modelmonitor.io": kopf leaves every annotation under its storage
+    # prefix out of the diff, and users set modelmonitor.io/rotate-token to rotate the token.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="modelmonitor.io", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # One active replica (the chart's Deployment uses the Recreate strategy).
     settings.peering.standalone = True

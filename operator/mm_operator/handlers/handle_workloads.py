@@ -1,5 +1,10 @@
 """Workload events: a target appearing or changing, or a worker Deployment changing
-availability, updates the owning ModelMonitors at once instead of at the next timer tick."""
+availability, updates the owning ModelMonitors at once instead of at the next timer tick.
+
+A worker Deployment's status changes several times while its pods start; those events only
+re-read the target and the worker (three requests). The children are applied again only when
+the worker Deployment's spec changed (its ``metadata.generation``: someone edited or scaled
+it) or it was deleted, which puts back what the operator owns."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 import kopf
 
 from ..kube import NotFound
-from ..reconcile import Context, reconcile
+from ..reconcile import Context, reconcile, refresh, worker_spec_changed
 from ..render import NAME_LABEL
 from ..spec import API_VERSION, KIND
 from .transient import retry_transient
@@ -18,12 +23,15 @@ log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": "model-monitor-operator"}
 
 
-def _update_monitor(ctx: Context, namespace: str, name: str) -> None:
+def _update_monitor(ctx: Context, namespace: str, name: str, *, reapply: bool = True) -> None:
     try:
         body = ctx.kube.get(API_VERSION, KIND, namespace, name)
     except NotFound:
         return
-    result = reconcile(ctx, body, read_health=False)
+    if reapply:
+        result = reconcile(ctx, body, read_health=False)
+    else:
+        result = refresh(ctx, body, read_health=False)
     old = body.get("status") or {}
     if result.status.get("conditions") == old.get("conditions") and result.status.get(
         "health"
@@ -42,7 +50,7 @@ def _on_workload(
     kind: str,
     namespace: str | None,
     name: str,
-    labels: dict,
+    meta: dict,
     memo: kopf.Memo,
     monitors_by_target: kopf.Index,
     event_type: str,
@@ -50,12 +58,17 @@ def _on_workload(
     ctx: Context = memo.ctx
     if namespace is None:
         return
+    labels = meta.get("labels") or {}
     if labels.get("app.kubernetes.io/managed-by") == MANAGED["app.kubernetes.io/managed-by"]:
         owner = labels.get(NAME_LABEL)
-        if kind == "Deployment" and owner and event_type != "DELETED":
-            _update_monitor(ctx, namespace, owner)
+        if kind == "Deployment" and owner:
+            reapply = worker_spec_changed(
+                str(meta.get("uid") or f"{namespace}/{name}"), meta.get("generation"), event_type
+            )
+            _update_monitor(ctx, namespace, owner, reapply=reapply)
         return
-    for monitor in monitors_by_target.get((namespace, kind, name), []):
+    # A copy: kopf updates the index while handlers run.
+    for monitor in list(monitors_by_target.get((namespace, kind, name), [])):
         _update_monitor(ctx, namespace, monitor)
 
 
@@ -63,25 +76,25 @@ def _on_workload(
 def deployment_event(
     namespace: str | None,
     name: str,
-    labels: kopf.Labels,
+    meta: kopf.Meta,
     memo: kopf.Memo,
     type: str,
     **kwargs: Any,
 ) -> None:
     index = kwargs["monitors_by_target"]
     with retry_transient():
-        _on_workload("Deployment", namespace, name, dict(labels), memo, index, type)
+        _on_workload("Deployment", namespace, name, dict(meta), memo, index, type)
 
 
 @kopf.on.event("apps", "v1", "statefulsets")
 def statefulset_event(
     namespace: str | None,
     name: str,
-    labels: kopf.Labels,
+    meta: kopf.Meta,
     memo: kopf.Memo,
     type: str,
     **kwargs: Any,
 ) -> None:
     index = kwargs["monitors_by_target"]
     with retry_transient():
-        _on_workload("StatefulSet", namespace, name, dict(labels), memo, index, type)
+        _on_workload("StatefulSet", namespace, name, dict(meta), memo, index, type)
