@@ -58,6 +58,41 @@ def test_columns_equal_rows():
     assert rows.prediction.tolist() == cols.prediction.tolist()
 
 
+def test_rows_in_any_key_order_give_the_same_columns():
+    import orjson
+
+    ordered = [{"features": {"amount": float(i), "country": f"c{i % 3}"}} for i in range(50)]
+    mixed = [
+        {"features": dict(reversed(r["features"].items())) if i % 2 else r["features"]}
+        for i, r in enumerate(ordered)
+    ]
+    reversed_all = [{"features": dict(reversed(r["features"].items()))} for r in ordered]
+    want = parse_records({"records": ordered}, BINARY)
+    # through orjson too: the fast path relies on the key objects it hands out
+    for rows in (mixed, reversed_all, orjson.loads(orjson.dumps(ordered))):
+        got = parse_records({"records": rows}, BINARY)
+        np.testing.assert_array_equal(got.numeric["amount"], want.numeric["amount"])
+        assert got.categorical["country"].tolist() == want.categorical["country"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("rows", "field"),
+    [
+        ([rec(), {"features": {"country": "DE", "zip": 1}}], "records[1].features.zip"),
+        ([rec(), {"features": ["amount", "country"]}], "records[1].features"),
+        ([rec(), {"features": {"country": "DE"}}], "records[1].features.amount"),
+        (
+            [rec(), rec(), {"features": {"country": "DE", "amount": 1, "x": 2}}],
+            "records[2].features.x",
+        ),
+    ],
+)
+def test_row_feature_problems_found_past_the_first_row(rows, field):
+    with pytest.raises(PayloadError) as e:
+        parse_records({"records": rows}, BINARY)
+    assert e.value.field == field
+
+
 @pytest.mark.parametrize(
     ("doc", "field", "text"),
     [
