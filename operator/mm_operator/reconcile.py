@@ -166,8 +166,6 @@ def reconcile(ctx: Context, body: dict[str, Any], *, read_health: bool = False) 
             children=applied,
         )
         status, events = compute_status(obs, previous, now_iso())
-        if health is None and previous.get("summary"):
-            status["summary"] = previous["summary"]
         RECONCILE_SECONDS.observe(time.monotonic() - start)
         RECONCILES.labels(result="error" if apply_error else "problem" if problems else "ok").inc()
         return _remember(body, Result(status, events))
@@ -265,10 +263,7 @@ def refresh(ctx: Context, body: dict[str, Any], *, read_health: bool = True) -> 
             health=ctx.health.read(monitor) if read_health else None,
             children=tuple(status.get("children") or ()),
         )
-        new_status, events = compute_status(obs, status, now_iso())
-        if not read_health and status.get("summary"):
-            new_status["summary"] = status["summary"]
-        return _remember(body, Result(new_status, events))
+        return _remember(body, Result(*compute_status(obs, status, now_iso())))
 
 
 def _namespace_terminating(e: ApiException) -> bool:
