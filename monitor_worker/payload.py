@@ -18,9 +18,11 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 
 from .schema import DataSchema
@@ -87,7 +89,7 @@ def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
 
     ``index_fmt`` formats the field path of element i (e.g. ``records[{i}].features.x``)."""
     arr = _as_array(values)
-    if arr is not None and arr.dtype.kind in "fi" and arr.ndim == 1:
+    if arr is not None and arr.dtype.kind in "fi" and arr.ndim == 1 and not _has_bool(values, arr):
         out = arr.astype(np.float64, copy=False)
         if arr.dtype.kind == "f" and not np.isfinite(out).all():
             bad = int(np.flatnonzero(~np.isfinite(out))[0])
@@ -107,6 +109,15 @@ def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
     return out
 
 
+def _has_bool(values: Sequence[Any], arr: np.ndarray) -> bool:
+    """numpy reads ``true`` as 1 among numbers (``[true, 2.5]`` -> ``[1.0, 2.5]``), so a
+    numeric array may hide booleans. Only when some element equals 0 or 1 are the types
+    looked at."""
+    suspect = arr == 0
+    suspect |= arr == 1
+    return bool(suspect.any()) and bool in map(type, values)
+
+
 def _as_array(values: Sequence[Any]) -> np.ndarray | None:
     """numpy's view of a JSON list, or None when it has no regular shape (nested lists...)."""
     try:
@@ -121,10 +132,19 @@ def categorical_column(
     """(str array, missing mask). Strings, integers (and, for features, booleans) are
     categories; null is missing."""
     arr = _as_array(values)
-    if arr is not None and arr.dtype.kind == "U" and arr.ndim == 1:
+    # numpy turns mixed lists into strings (["a", true, 1.5] -> ["a", "True", "1.5"]) and
+    # booleans among integers into 0/1: the quick answers are taken only for pure lists.
+    if (
+        arr is not None
+        and arr.dtype.kind == "U"
+        and arr.ndim == 1
+        and all(map(isinstance, values, repeat(str)))
+    ):
         return arr, np.zeros(len(arr), dtype=bool)
-    if arr is not None and arr.dtype.kind == "i" and arr.ndim == 1:
-        return arr.astype(str), np.zeros(len(arr), dtype=bool)
+    if arr is not None and arr.dtype.kind == "i" and arr.ndim == 1 and not _has_bool(values, arr):
+        # Spell each distinct integer once: astype(str) of 1000 integers takes 0.4 ms.
+        uniques, inverse = np.unique(arr, return_inverse=True)
+        return uniques.astype(str)[inverse], np.zeros(len(arr), dtype=bool)
     out = []
     missing = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
@@ -209,7 +229,7 @@ def score_column(values: Sequence[Any], schema: DataSchema, index_fmt: str) -> n
 
 
 def id_column(values: Sequence[Any], index_fmt: str) -> list[str]:
-    if all(type(v) is str and v for v in values):
+    if all(map(isinstance, values, repeat(str))) and "" not in values:
         return list(values)
     ids = []
     for i, v in enumerate(values):
@@ -274,18 +294,22 @@ def parse_records(doc: Any, schema: DataSchema) -> Batch:
             if "features" not in r:
                 raise PayloadError(f"records[{i}].features", "required") from None
         raise
-    names = schema.names
-    columns = _feature_columns(feats, names)
+    batch = _feature_batch(n, _feature_columns(feats, schema.names), schema)
+    _row_extras(records, batch, schema)
+    return batch
+
+
+def _feature_batch(n: int, columns: Sequence[Sequence[Any]], schema: DataSchema) -> Batch:
+    """A Batch of the feature columns of ``n`` records (one sequence per feature, in
+    ``schema.names`` order)."""
     numeric, categorical, missing = {}, {}, {}
-    for name, values in zip(names, columns, strict=True):
+    for name, values in zip(schema.names, columns, strict=True):
         fmt = f"records[{{i}}].features.{name}"
         if name in schema.numerical:
             numeric[name] = numeric_column(values, fmt)
         else:
             categorical[name], missing[name] = categorical_column(values, fmt)
-    batch = Batch(n, numeric, categorical, missing)
-    _row_extras(records, batch, schema)
-    return batch
+    return Batch(n, numeric, categorical, missing)
 
 
 def _feature_columns(feats: list[Any], names: Sequence[str]) -> list[Sequence[Any]]:
@@ -346,7 +370,7 @@ def _row_extras(records: list[dict], batch: Batch, schema: DataSchema) -> None:
     unknown = present - _ROW_FIELDS
     if unknown:
         raise PayloadError(f"records[0].{sorted(unknown)[0]}", "unknown field")
-    for key in ("id", "prediction", "score", "label", "timestamp"):
+    for key in _EXTRAS:
         if key not in present:
             continue
         try:
@@ -376,6 +400,102 @@ def _set_extra(batch: Batch, key: str, values: Sequence[Any], schema: DataSchema
         batch.score = score_column(values, schema, fmt)
     elif key == "timestamp":
         batch.timestamps = timestamp_column(values, fmt)
+
+
+class RowDecoder:
+    """The row form straight from the body's bytes, typed by the schema.
+
+    ``orjson.loads`` builds a dict per record and per feature object, then the columns are
+    cut out of them; this decoder has msgspec (a C JSON decoder that validates against
+    types) fill one struct per record whose fields are the declared features, numerical
+    ones typed ``float | null``. Unknown or missing features, unknown record fields,
+    booleans or strings where a number belongs are refused while parsing, and numbers
+    arrive as floats, so the feature matrix is one ``np.array`` call. Measured on 1000
+    records of 20 features: 3.9 ms from bytes to columns against 6.7 ms (bench/ingest.py).
+
+    It only ever answers for well-formed batches: :meth:`decode` returns None for anything
+    it does not accept (other shapes, bad values, records with different fields), and the
+    caller then runs the general parser (``orjson`` + :func:`parse_records`), which accepts
+    or names the problem. Values it accepts go through the same column functions, so a
+    batch decodes to the same columns either way (tested against the general parser on
+    generated bodies)."""
+
+    def __init__(self, schema: DataSchema) -> None:
+        self.schema = schema
+        names = schema.names
+        numerical = set(schema.numerical)
+        fields = [(f"f{j}", _NUMBER if n in numerical else _CATEGORY) for j, n in enumerate(names)]
+        features = msgspec.defstruct(
+            "Features",
+            fields,
+            rename={f"f{j}": n for j, n in enumerate(names)},
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        record = msgspec.defstruct(
+            "Record",
+            [("features", features), *((key, _VALUE, msgspec.UNSET) for key in _EXTRAS)],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        rows = msgspec.defstruct(
+            "Rows",
+            [("records", list[record])],  # type: ignore[valid-type]
+            forbid_unknown_fields=True,
+        )
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(rows)
+        self._all_numeric = len(numerical) == len(names) > 0
+
+    def decode(self, body: bytes) -> Batch | None:
+        """A Batch, or None when the general parser must look at this body."""
+        if not self.schema.names:
+            return None
+        try:
+            records = self._decoder.decode(body).records
+        except (msgspec.DecodeError, ValueError):  # ValidationError; invalid UTF-8
+            return None
+        n = len(records)
+        if n == 0 or n > MAX_RECORDS_PER_BATCH:
+            return None
+        extras = {}
+        for key in _EXTRAS:
+            values = list(map(attrgetter(key), records))
+            unset = values.count(msgspec.UNSET)
+            if unset == n:
+                continue
+            if unset:  # some records carry it, some do not
+                return None
+            extras[key] = values
+        names = self.schema.names
+        if self._all_numeric:
+            batch = Batch(n, dict(zip(names, self._matrix(records), strict=True)), {}, {})
+        else:
+            rows = map(msgspec.structs.astuple, map(_FEATURES, records))
+            batch = _feature_batch(n, list(zip(*rows, strict=True)), self.schema)
+        for key, values in extras.items():
+            _set_extra(batch, key, values, self.schema, f"records[{{i}}].{key}")
+        return batch
+
+    def _matrix(self, records: list[Any]) -> np.ndarray:
+        """(features, records) float64 of all-numerical features; null -> NaN."""
+        shape = (len(records), len(self.schema.names))
+        rows = map(msgspec.structs.astuple, map(_FEATURES, records))
+        try:  # read straight from the values, no list of rows: 0.3 ms less per 1000 x 20
+            matrix = np.fromiter(chain.from_iterable(rows), np.float64, shape[0] * shape[1])
+        except TypeError:  # a null among them
+            rows = map(msgspec.structs.astuple, map(_FEATURES, records))
+            matrix = np.array(list(rows), dtype=np.float64)
+        return np.ascontiguousarray(matrix.reshape(shape).T)
+
+
+# Any JSON value, integers kept to the range orjson gives as int (it turns larger ones into
+# floats; msgspec would keep them exact): a larger integer goes to the general parser.
+_INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_VALUE = str | _INT64 | float | bool | None | list | dict
+_NUMBER = float | None  # msgspec takes integers here, never booleans
+_CATEGORY = str | _INT64 | bool | None
+_EXTRAS = ("id", "prediction", "score", "label", "timestamp")  # checked in this order
+_FEATURES = attrgetter("features")
 
 
 # -- column form --------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ handful of numpy operations and one ``dict.update``."""
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -64,11 +66,15 @@ class PendingPredictions:
         keys = self.keys[slots]
         live = keys != None  # noqa: E711 (elementwise)
         if live.any():
-            current = self.slots
-            for key, slot in zip(keys[live].tolist(), slots[live].tolist(), strict=True):
-                if current.get(key) == slot:
-                    del current[key]
-                    self.expired += 1
+            keys, slots = keys[live], slots[live]
+            # Where each id lives now, looked up in C (map over dict.get); ids still
+            # pointing at a freed slot are dropped. A Python loop here was 1.3 ms a batch.
+            now_at = np.fromiter(
+                map(self.slots.get, keys.tolist(), repeat(-1)), dtype=np.int64, count=keys.size
+            )
+            stale = keys[now_at == slots].tolist()
+            deque(map(self.slots.__delitem__, stale), maxlen=0)
+            self.expired += len(stale)
         self.keys[slots] = None
 
     def expire(self, now: float) -> None:

@@ -22,6 +22,7 @@ from .payload import (
     RESPONSE_TYPE,
     Batch,
     PayloadError,
+    RowDecoder,
     parse_columns,
     parse_inference_request,
     parse_inference_response,
@@ -72,16 +73,19 @@ class MonitorService:
         self.evaluation: Evaluation | None = None
         self.snapshot_at: float | None = None
         self._events: OrderedDict[str, _HalfEvent] = OrderedDict()
+        self._rows = RowDecoder(profile.schema)
 
     # -- ingestion (ingest thread) ------------------------------------------------------------
 
     def ingest_records(self, body: bytes) -> dict[str, Any]:
-        doc = _json(body)
-        schema = self.profile.schema
-        if isinstance(doc, dict) and "columns" in doc:
-            batch = parse_columns(doc, schema)
-        else:
-            batch = parse_records(doc, schema)
+        batch = self._rows.decode(body)
+        if batch is None:  # not plain rows: the general parser accepts or names the problem
+            doc = _json(body)
+            schema = self.profile.schema
+            if isinstance(doc, dict) and "columns" in doc:
+                batch = parse_columns(doc, schema)
+            else:
+                batch = parse_records(doc, schema)
         self._check_classes(batch)
         self.state.add(batch, self.clock())
         return {"accepted": batch.n}

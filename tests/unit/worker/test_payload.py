@@ -246,3 +246,28 @@ def test_kserve_responses():
         BINARY,
     )
     assert preds == [1, 0] and scores == [[0.1, 0.9], [0.8, 0.2]]
+
+
+@pytest.mark.parametrize(
+    ("columns", "field", "text"),
+    [
+        # numpy reads these as [1.0, 2.5] and [1, 2]: the booleans must still be refused
+        ({"amount": [True, 2.5], "country": ["DE", "FR"]}, "columns.amount[0]", "boolean"),
+        ({"amount": [1, False], "country": ["DE", "FR"]}, "columns.amount[1]", "boolean"),
+        # numpy reads this as the strings ["DE", "1.5"]: a float is not a category
+        ({"amount": [1, 2], "country": ["DE", 1.5]}, "columns.country[1]", "category"),
+    ],
+)
+def test_mixed_columns_are_checked_element_by_element(columns, field, text):
+    with pytest.raises(PayloadError) as e:
+        parse_columns({"columns": columns}, BINARY)
+    assert e.value.field == field and text in str(e.value)
+
+
+def test_mixed_category_columns_spell_each_value_as_alone():
+    b = parse_columns(
+        {"columns": {"amount": [1, 2, 3, 4], "country": ["DE", True, 7, False]}}, BINARY
+    )
+    assert b.categorical["country"].tolist() == ["DE", "true", "7", "false"]
+    ints = parse_columns({"columns": {"amount": [1, 2], "country": [1, True]}}, BINARY)
+    assert ints.categorical["country"].tolist() == ["1", "true"]

@@ -1,0 +1,240 @@
+"""The typed row decoder (msgspec) against the general parser (orjson + parse_records).
+
+The decoder may decline a body (None: the general parser then runs), but whatever it
+accepts must decode to exactly the Batch the general parser gives, and it must never accept
+a body the general parser refuses. Checked on generated bodies, mostly well-formed with
+random damage, for each kind of schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from monitor_worker.payload import Batch, PayloadError, RowDecoder, parse_records
+from monitor_worker.schema import DataSchema, Feature
+
+SCHEMAS = {
+    "mixed-binary": DataSchema(
+        (
+            Feature("amount", "numerical"),
+            Feature("country", "categorical"),
+            Feature("age", "numerical"),
+        ),
+        "binary-classification",
+    ),
+    "numeric-binary": DataSchema(
+        tuple(Feature(f"f {j}.x", "numerical") for j in range(4)), "binary-classification"
+    ),
+    "multiclass": DataSchema(
+        (Feature("x", "numerical"), Feature("kind", "categorical")),
+        "multiclass-classification",
+        classes=("a", "b", "c"),
+    ),
+    "regression": DataSchema((Feature("x", "numerical"),), "regression"),
+}
+
+ANY_VALUE = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**66), max_value=2**66),
+    st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 0, 1]),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=4),
+    st.lists(st.floats(0, 1), max_size=3),
+    st.dictionaries(st.sampled_from("abc"), st.floats(0, 1), max_size=3),
+)
+
+
+def good_value(draw, schema: DataSchema, key: str, name: str | None = None) -> Any:
+    if key == "features":
+        if name in schema.numerical:
+            return draw(st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000), st.none()))
+        return draw(
+            st.one_of(
+                st.sampled_from(["DE", "FR", ""]), st.integers(0, 3), st.booleans(), st.none()
+            )
+        )
+    classes = schema.classes or ("0", "1")
+    if key in ("prediction", "label"):
+        if schema.regression:
+            return draw(st.floats(-100, 100))
+        return draw(st.one_of(st.sampled_from(classes), st.integers(0, 1)))
+    if key == "score":
+        if schema.multiclass:
+            return draw(st.sampled_from([[0.2, 0.3, 0.5], {"a": 0.1, "b": 0.8, "c": 0.1}]))
+        return draw(st.floats(0, 1))
+    if key == "id":
+        return draw(st.one_of(st.text(min_size=1, max_size=6), st.integers(0, 10**6)))
+    if key == "timestamp":
+        return draw(st.one_of(st.floats(1.6e9, 1.8e9), st.just("2026-11-24T10:00:00Z")))
+    raise AssertionError(key)
+
+
+DAMAGE = (
+    "value",
+    "drop-feature",
+    "extra-feature",
+    "drop-extra",
+    "extra-field",
+    "not-object",
+    "top-level",
+    "empty",
+)
+
+
+@st.composite
+def bodies(draw) -> tuple[str, bytes, bool]:
+    """(schema name, body, whether it was damaged)."""
+    name = draw(st.sampled_from(sorted(SCHEMAS)))
+    schema = SCHEMAS[name]
+    extras = draw(st.sets(st.sampled_from(["id", "prediction", "score", "label", "timestamp"])))
+    n = draw(st.integers(1, 6))
+    records: list[Any] = []
+    for _ in range(n):
+        rec: dict[str, Any] = {
+            "features": {f: good_value(draw, schema, "features", f) for f in schema.names}
+        }
+        for key in sorted(extras):
+            rec[key] = good_value(draw, schema, key)
+        records.append(rec)
+    doc: Any = {"records": records}
+    damages = draw(st.lists(st.sampled_from(DAMAGE), max_size=2))
+    for damage in damages:
+        i = draw(st.integers(0, n - 1))
+        rec = records[i]
+        if not (isinstance(rec, dict) and isinstance(rec.get("features"), dict)):  # replaced
+            continue
+        if damage == "value":
+            where = draw(st.sampled_from(["features", *sorted(extras)]))
+            if where == "features":
+                rec["features"][draw(st.sampled_from(schema.names))] = draw(ANY_VALUE)
+            else:
+                rec[where] = draw(ANY_VALUE)
+        elif damage == "drop-feature":
+            rec["features"].pop(draw(st.sampled_from(schema.names)), None)
+        elif damage == "extra-feature":
+            rec["features"]["zzz"] = 1.0
+        elif damage == "drop-extra" and extras:
+            rec.pop(draw(st.sampled_from(sorted(extras))), None)
+        elif damage == "extra-field":
+            rec[draw(st.sampled_from(["colour", "id", "label"]))] = "x"
+        elif damage == "not-object":
+            records[i] = draw(ANY_VALUE)
+        elif damage == "top-level":
+            doc = draw(
+                st.sampled_from([{"records": records, "more": 1}, {"rows": records}, records])
+            )
+        elif damage == "empty":
+            doc = {"records": []}
+    # json (not orjson) so integers beyond 64 bits can be written
+    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=draw(st.booleans())).encode()
+    return name, body, bool(damages)
+
+
+def general(body: bytes, schema: DataSchema) -> Batch | str:
+    try:
+        return parse_records(orjson.loads(body), schema)
+    except (orjson.JSONDecodeError, PayloadError) as e:
+        return f"error: {e}"
+
+
+def typed(body: bytes, schema: DataSchema) -> Batch | str | None:
+    try:
+        return RowDecoder(schema).decode(body)
+    except PayloadError as e:
+        return f"error: {e}"
+
+
+def assert_same(a: Batch, b: Batch) -> None:
+    assert a.n == b.n
+    for field in ("numeric", "categorical", "categorical_missing"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert list(x) == list(y), field
+        for k in x:
+            assert x[k].dtype.kind == y[k].dtype.kind, (field, k)
+            np.testing.assert_array_equal(x[k], y[k])
+    for field in ("prediction", "score", "label", "timestamps"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None) == (y is None), field
+        if x is not None:
+            assert x.dtype.kind == y.dtype.kind and x.shape == y.shape, field
+            np.testing.assert_array_equal(x, y)
+    assert a.ids == b.ids
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies())
+def test_typed_decoder_agrees_with_the_general_parser(case):
+    name, body, damaged = case
+    schema = SCHEMAS[name]
+    want = general(body, schema)
+    got = typed(body, schema)
+    event("declined" if got is None else "error" if isinstance(got, str) else "accepted")
+    if got is None:
+        # declining is allowed only for what the general parser must look at
+        assert damaged or isinstance(want, str), (body, want)
+        return
+    if isinstance(got, str):
+        assert got == want, body
+        return
+    assert not isinstance(want, str), (body, want)
+    assert_same(got, want)
+
+
+def test_a_plain_batch_takes_the_typed_path():
+    """The property above would pass if the decoder declined everything."""
+    schema = SCHEMAS["mixed-binary"]
+    rng = np.random.default_rng(3)
+    records = [
+        {
+            "id": f"r{i}",
+            "features": {
+                "amount": float(rng.normal()),
+                "country": "DE",
+                "age": int(rng.integers(90)),
+            },
+            "prediction": int(rng.integers(2)),
+            "score": float(rng.random()),
+            "label": "1",
+            "timestamp": 1.7e9 + i,
+        }
+        for i in range(500)
+    ]
+    body = orjson.dumps({"records": records})
+    got = RowDecoder(schema).decode(body)
+    assert isinstance(got, Batch)
+    assert_same(got, parse_records(orjson.loads(body), schema))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xef\xbb\xbf{"records":[{"features":{"x":1}}]}',  # BOM
+        b'{"records":[{"features":{"x":1}}]} trailing',
+        b'{"records":[{"features":{"x":1e400}}]}',
+        b'{"records":[{"features":{"x":NaN}}]}',
+        b'{"records":[{"features":{"x":1},"id":"\\ud800"}]}',  # lone surrogate
+        b'{"records":[{"features":{"x":1},"id":"\xff"}]}',  # not UTF-8
+        b'{"records":[{"features":{"x":1},"id":18446744073709551615}]}',  # beyond int64
+        b'{"records":[{"features":{"x":1,"x":true}}]}',  # duplicate key, last wins
+    ],
+)
+def test_bodies_the_general_parser_refuses_are_never_taken(body):
+    schema = SCHEMAS["regression"]
+    assert isinstance(general(body, schema), str)
+    assert typed(body, schema) is None
+
+
+def test_integers_beyond_64_bits_are_not_categories():
+    """orjson reads them as floats (refused as a category); msgspec would keep them exact."""
+    schema = SCHEMAS["multiclass"]
+    for big in (2**64, -(2**63) - 1):
+        body = b'{"records":[{"features":{"x":1,"kind":%d}}]}' % big
+        assert "kind" in general(body, schema)
+        assert typed(body, schema) is None
