@@ -22,7 +22,7 @@ from .payload import (
     RESPONSE_TYPE,
     Batch,
     PayloadError,
-    RowDecoder,
+    TypedDecoder,
     parse_columns,
     parse_inference_request,
     parse_inference_response,
@@ -73,13 +73,13 @@ class MonitorService:
         self.evaluation: Evaluation | None = None
         self.snapshot_at: float | None = None
         self._events: OrderedDict[str, _HalfEvent] = OrderedDict()
-        self._rows = RowDecoder(profile.schema)
+        self._typed = TypedDecoder(profile.schema)
 
     # -- ingestion (ingest thread) ------------------------------------------------------------
 
     def ingest_records(self, body: bytes) -> dict[str, Any]:
-        batch = self._rows.decode(body)
-        if batch is None:  # not plain rows: the general parser accepts or names the problem
+        batch = self._typed.decode(body)
+        if batch is None:  # not a plain batch: the general parser accepts or names the problem
             doc = _json(body)
             schema = self.profile.schema
             if isinstance(doc, dict) and "columns" in doc:

@@ -1,9 +1,10 @@
-"""The typed row decoder (msgspec) against the general parser (orjson + parse_records).
+"""The typed decoder (msgspec) against the general parser (orjson + parse_records /
+parse_columns).
 
 The decoder may decline a body (None: the general parser then runs), but whatever it
 accepts must decode to exactly the Batch the general parser gives, and it must never accept
-a body the general parser refuses. Checked on generated bodies, mostly well-formed with
-random damage, for each kind of schema."""
+a body the general parser refuses. Checked on generated row and column bodies, mostly
+well-formed with random damage, for each kind of schema."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from monitor_worker.payload import Batch, PayloadError, RowDecoder, parse_records
+from monitor_worker.payload import Batch, PayloadError, TypedDecoder, parse_columns, parse_records
 from monitor_worker.schema import DataSchema, Feature
 
 SCHEMAS = {
@@ -132,21 +133,63 @@ def bodies(draw) -> tuple[str, bytes, bool]:
             )
         elif damage == "empty":
             doc = {"records": []}
+    if draw(st.booleans()):
+        doc, damaged = draw(as_columns(schema, records, sorted(extras)))
+        if damaged:
+            damages.append("columns")
     # json (not orjson) so integers beyond 64 bits can be written
     body = json.dumps(doc, separators=(",", ":"), ensure_ascii=draw(st.booleans())).encode()
     return name, body, bool(damages)
 
 
+COLUMN_DAMAGE = ("value", "drop", "extra", "short", "not-list", "top-level")
+
+
+@st.composite
+def as_columns(draw, schema: DataSchema, records: list[Any], extras: list[str]):
+    """The same records in the column form (when they are still records), maybe damaged."""
+    if not all(isinstance(r, dict) and isinstance(r.get("features"), dict) for r in records):
+        return {"columns": {"x": records}}, True
+    cols: dict[str, Any] = {}
+    for name in schema.names:
+        cols[name] = [r["features"].get(name) for r in records]
+    for key in extras:
+        cols[key] = [r.get(key) for r in records]
+    doc: Any = {"columns": cols}
+    damages = draw(st.lists(st.sampled_from(COLUMN_DAMAGE), max_size=2))
+    for damage in damages:
+        key = draw(st.sampled_from(sorted(cols))) if cols else None
+        if key is None or not isinstance(cols.get(key), list):
+            continue
+        if damage == "value" and cols[key]:
+            cols[key][draw(st.integers(0, len(cols[key]) - 1))] = draw(ANY_VALUE)
+        elif damage == "drop":
+            del cols[key]
+        elif damage == "extra":
+            cols[draw(st.sampled_from(["zzz", "label", "id"]))] = ["x"] * len(records)
+        elif damage == "short":
+            cols[key] = cols[key][:-1]
+        elif damage == "not-list":
+            cols[key] = draw(ANY_VALUE)
+        elif damage == "top-level":
+            doc = draw(st.sampled_from([{"columns": cols, "records": []}, {"cols": cols}]))
+    return doc, bool(damages)
+
+
 def general(body: bytes, schema: DataSchema) -> Batch | str:
+    """What the worker answered before the typed decoder (MonitorService.ingest_records)."""
     try:
-        return parse_records(orjson.loads(body), schema)
+        doc = orjson.loads(body)
+        if isinstance(doc, dict) and "columns" in doc:
+            return parse_columns(doc, schema)
+        return parse_records(doc, schema)
     except (orjson.JSONDecodeError, PayloadError) as e:
         return f"error: {e}"
 
 
 def typed(body: bytes, schema: DataSchema) -> Batch | str | None:
     try:
-        return RowDecoder(schema).decode(body)
+        return TypedDecoder(schema).decode(body)
     except PayloadError as e:
         return f"error: {e}"
 
@@ -187,29 +230,40 @@ def test_typed_decoder_agrees_with_the_general_parser(case):
     assert_same(got, want)
 
 
-def test_a_plain_batch_takes_the_typed_path():
+@pytest.mark.parametrize("name", ["mixed-binary", "numeric-binary"])
+@pytest.mark.parametrize("form", ["records", "columns"])
+def test_a_plain_batch_takes_the_typed_path(name, form):
     """The property above would pass if the decoder declined everything."""
-    schema = SCHEMAS["mixed-binary"]
+    schema = SCHEMAS[name]
     rng = np.random.default_rng(3)
-    records = [
-        {
-            "id": f"r{i}",
-            "features": {
-                "amount": float(rng.normal()),
-                "country": "DE",
-                "age": int(rng.integers(90)),
-            },
-            "prediction": int(rng.integers(2)),
-            "score": float(rng.random()),
-            "label": "1",
-            "timestamp": 1.7e9 + i,
+    n = 500
+    features = {
+        f: rng.normal(size=n).tolist() if f in schema.numerical else ["DE", 7] * (n // 2)
+        for f in schema.names
+    }
+    features[schema.numerical[0]][3] = None  # a missing value
+    extras = {
+        "id": [f"r{i}" for i in range(n)],
+        "prediction": rng.integers(2, size=n).tolist(),
+        "score": rng.random(n).tolist(),
+        "label": ["1"] * n,
+        "timestamp": (1.7e9 + np.arange(n)).tolist(),
+    }
+    if form == "columns":
+        doc: Any = {"columns": {**features, **extras}}
+    else:
+        doc = {
+            "records": [
+                {"features": {f: v[i] for f, v in features.items()}}
+                | {k: v[i] for k, v in extras.items()}
+                for i in range(n)
+            ]
         }
-        for i in range(500)
-    ]
-    body = orjson.dumps({"records": records})
-    got = RowDecoder(schema).decode(body)
+    body = orjson.dumps(doc)
+    got = TypedDecoder(schema).decode(body)
     assert isinstance(got, Batch)
-    assert_same(got, parse_records(orjson.loads(body), schema))
+    assert_same(got, general(body, schema))
+    assert np.isnan(got.numeric[schema.numerical[0]][3])
 
 
 @pytest.mark.parametrize(
