@@ -662,6 +662,8 @@ def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], l
         outputs = doc["outputs"]
         if not isinstance(outputs, list) or not outputs:
             raise PayloadError("outputs", "expected a non-empty list of tensors")
+        for j, t in enumerate(outputs):
+            check_tensor(t, f"outputs[{j}]")
         tensors = {
             t.get("name"): t
             for t in outputs
@@ -715,20 +717,26 @@ def _tensor_rows(t: Any, field: str) -> list[list[Any]]:
     return [data[i * cols : (i + 1) * cols] for i in range(int(shape[0]))]
 
 
+def check_tensor(t: Any, field: str) -> None:
+    """An Open Inference Protocol tensor: ``name`` and ``datatype`` strings, ``shape`` a list
+    of dimensions, ``data`` a list (its values are checked where they are used)."""
+    if not isinstance(t, dict) or not isinstance(t.get("data"), list):
+        raise PayloadError(field, 'expected a tensor {"name", "shape", "datatype", "data"}')
+    shape = t.get("shape")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise PayloadError(f"{field}.shape", "expected a list of dimensions")
+    for key in ("name", "datatype"):
+        if not isinstance(t.get(key), str):
+            raise PayloadError(f"{field}.{key}", "expected a string")
+
+
 def v2_tensors_to_columns(inputs: Any, names: Sequence[str], field: str) -> dict[str, list[Any]]:
     """Open Inference Protocol inputs -> columns: either one [N, F] tensor in feature order,
     or one [N] (or [N, 1]) tensor per feature, named after it."""
     if not isinstance(inputs, list) or not inputs:
         raise PayloadError(field, "expected a non-empty list of tensors")
     for j, t in enumerate(inputs):
-        if not isinstance(t, dict) or not isinstance(t.get("data"), list):
-            raise PayloadError(
-                f"{field}[{j}]", 'expected a tensor {"name", "shape", "datatype", "data"}'
-            )
-        if not isinstance(t.get("shape"), list):
-            raise PayloadError(f"{field}[{j}].shape", "expected a list of dimensions")
-        if not isinstance(t.get("name", ""), str):
-            raise PayloadError(f"{field}[{j}].name", "expected a string")
+        check_tensor(t, f"{field}[{j}]")
     by_name = {t.get("name"): t for t in inputs}
     if all(n in by_name for n in names):
         return {n: _tensor_flat(by_name[n], f"{field}.{n}") for n in names}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from .config import WorkerConfig, parse_duration
@@ -112,7 +113,9 @@ class MonitorService:
         if ce_type == REQUEST_TYPE:
             half = _HalfEvent("request", parse_inference_request(doc, schema), now)
         else:
-            half = _HalfEvent("response", parse_inference_response(doc, schema), now)
+            answer = parse_inference_response(doc, schema)
+            self._response_columns(*answer)  # refused now, not when its request comes
+            half = _HalfEvent("response", answer, now)
         other = self._events.pop(ce_id, None)
         if other is None or other.kind == half.kind:
             self._events[ce_id] = half
@@ -131,15 +134,23 @@ class MonitorService:
             raise PayloadError(
                 "predictions", f"{len(preds)} predictions for {batch.n} instances (ce-id {ce_id})"
             )
-        schema = self.profile.schema
-        batch.prediction = target_column(preds, schema, "predictions[{i}]")
-        if scores is not None:
-            if schema.multiclass:
-                batch.score = score_column(scores, schema, "predictions[{i}]")
-            elif scores and isinstance(scores[0], list) and len(scores[0]) == 2:
-                batch.score = score_column([s[1] for s in scores], schema, "predictions[{i}]")
+        batch.prediction, batch.score = self._response_columns(preds, scores)
         batch.ids = [ce_id] if batch.n == 1 else [f"{ce_id}/{i}" for i in range(batch.n)]
         return batch
+
+    def _response_columns(
+        self, preds: list[Any], scores: list[Any] | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, scores) of a response half as columns; raises PayloadError."""
+        schema = self.profile.schema
+        prediction = target_column(preds, schema, "predictions[{i}]")
+        score = None
+        if scores is not None:
+            if schema.multiclass:
+                score = score_column(scores, schema, "predictions[{i}]")
+            elif scores and isinstance(scores[0], list) and len(scores[0]) == 2:
+                score = score_column([s[1] for s in scores], schema, "predictions[{i}]")
+        return prediction, score
 
     def _expire_events(self, now: float) -> None:
         while self._events:

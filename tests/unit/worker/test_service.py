@@ -283,6 +283,32 @@ def test_cloudevents_pair_joined_in_either_order():
     assert e.value.field == "ce-type"
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"predictions": [1, {}]}, "predictions[1]"),
+        (
+            {"outputs": [{"name": "predict", "shape": [1], "datatype": [], "data": [1]}]},
+            "outputs[0].datatype",
+        ),
+        (
+            {"outputs": [{"name": "predict", "shape": ["1"], "datatype": "INT64", "data": [1]}]},
+            "outputs[0].shape",
+        ),
+        ({"outputs": [{"name": "predict", "shape": [1], "datatype": "INT64"}]}, "outputs[0]"),
+    ],
+)
+def test_a_bad_response_half_is_refused_before_its_request_comes(body, field):
+    """Found by the fuzz suite: a malformed response half was answered 200 and kept until
+    its request arrived, which then got the 400."""
+    svc = service(reference={"x": np.arange(100.0)}, outliers={"enabled": False})
+    with pytest.raises(PayloadError) as e:
+        svc.ingest_cloudevent({"ce-id": "e9", "ce-type": RESPONSE_TYPE}, orjson.dumps(body))
+    assert e.value.field == field
+    req = json.dumps({"instances": [[0.5]]}).encode()
+    assert svc.ingest_cloudevent({"ce-id": "e9", "ce-type": REQUEST_TYPE}, req)["joined"] is False
+
+
 def test_truncated_snapshot_is_corrupt(tmp_path):
     svc = service(reference={"x": np.arange(100.0)})
     post(svc, {"columns": {"x": [1.0, 2.0], "id": ["a", "b"], "prediction": [1, 0]}})
