@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from devcluster.controlplane import REPO
+from devcluster.controlplane import REPO, wait_for_default_service_account
 from devcluster.podrunner import PodRunner
 from devcluster.processes import wait_until
 from devcluster.prometheus import Prometheus
@@ -41,10 +41,7 @@ def create(kube: Kube, reference_csv: Path, say_cmd) -> None:
     """``say_cmd(display, output)`` shows each command as a person would type it."""
     out = kube.kubectl("create", "namespace", NAMESPACE)
     say_cmd(f"kubectl create namespace {NAMESPACE}", out)
-    kube.kubectl(
-        "wait", "--for=jsonpath={.metadata.name}", "serviceaccount/default",
-        "-n", NAMESPACE, "--timeout=30s",
-    )  # fmt: skip
+    wait_for_default_service_account(kube.kubeconfig, NAMESPACE, timeout=30)
     out = kube.kubectl("apply", "-f", str(REPO / MODEL_MANIFEST))
     say_cmd(f"kubectl apply -f {MODEL_MANIFEST}", out)
     ref = reference_csv.resolve().relative_to(REPO) if reference_csv.resolve().is_relative_to(REPO) else reference_csv  # fmt: skip

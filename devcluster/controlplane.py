@@ -365,6 +365,29 @@ class KubectlError(subprocess.CalledProcessError):
         return f"{super().__str__()}\n{(self.stderr or '').strip()}"
 
 
+def wait_for_default_service_account(kubeconfig: Path, namespace: str, timeout: float = 90) -> None:
+    """The controller-manager adds a new namespace's ``default`` ServiceAccount shortly after
+    the namespace; pods are refused until then. Polled: ``kubectl wait`` answers NotFound at
+    once when the object does not exist yet (seen when the controller-manager was busy)."""
+    wait_until(
+        lambda: bool(
+            kubectl(
+                kubeconfig,
+                "get",
+                "serviceaccount/default",
+                "-n",
+                namespace,
+                "-o",
+                "name",
+                check=False,
+            )
+        ),
+        timeout=timeout,
+        what=f"the default ServiceAccount of namespace {namespace}",
+        interval=0.2,
+    )
+
+
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
     cmd = [kubectl_binary(), f"--kubeconfig={kubeconfig}", *args]
     r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.controlplane import ControlPlane, kubectl, service_account_kubeconfig
+from devcluster.controlplane import (
+    ControlPlane,
+    kubectl,
+    service_account_kubeconfig,
+    wait_for_default_service_account,
+)
 from devcluster.prometheus import Alertmanager, Prometheus
 from tests.support.operator import (
     OPERATOR_NAMESPACE,
@@ -87,14 +92,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (without waiting)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
-    cluster.kubectl(
-        "wait",
-        "--for=jsonpath={.metadata.name}",
-        "serviceaccount/default",
-        "-n",
-        name,
-        "--timeout=90s",
-    )
+    wait_for_default_service_account(cluster.kubeconfig, name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
