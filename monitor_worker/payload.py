@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
@@ -294,22 +294,33 @@ def parse_records(doc: Any, schema: DataSchema) -> Batch:
             if "features" not in r:
                 raise PayloadError(f"records[{i}].features", "required") from None
         raise
-    batch = _feature_batch(n, _feature_columns(feats, schema.names), schema)
+    batch = _feature_batch(n, _feature_columns(feats, schema.names), schema, _ROW_FEATURE)
     _row_extras(records, batch, schema)
     return batch
 
 
-def _feature_batch(n: int, columns: Sequence[Sequence[Any]], schema: DataSchema) -> Batch:
-    """A Batch of the feature columns of ``n`` records (one sequence per feature, in
-    ``schema.names`` order)."""
+def _feature_batch(
+    n: int, columns: Iterable[Sequence[Any]], schema: DataSchema, path: str, *, typed: bool = False
+) -> Batch:
+    """A Batch of the feature columns of ``n`` records: one sequence per feature, in
+    ``schema.names`` order (taken one at a time, so a lazy iterable may raise for a feature
+    at its turn). ``path`` is the field path of a value, ``{}`` standing for the feature and
+    ``{{i}}`` for the index. ``typed``: numerical values are already floats or None
+    (:class:`TypedDecoder`), so they need no check."""
     numeric, categorical, missing = {}, {}, {}
+    numerical = set(schema.numerical)
     for name, values in zip(schema.names, columns, strict=True):
-        fmt = f"records[{{i}}].features.{name}"
-        if name in schema.numerical:
-            numeric[name] = numeric_column(values, fmt)
+        if name not in numerical:
+            categorical[name], missing[name] = categorical_column(values, path.format(name))
+        elif typed:
+            numeric[name] = np.array(values, dtype=np.float64)  # null -> NaN
         else:
-            categorical[name], missing[name] = categorical_column(values, fmt)
+            numeric[name] = numeric_column(values, path.format(name))
     return Batch(n, numeric, categorical, missing)
+
+
+_ROW_FEATURE = "records[{{i}}].features.{}"
+_COLUMN_FEATURE = "columns.{}[{{i}}]"
 
 
 def _feature_columns(feats: list[Any], names: Sequence[str]) -> list[Sequence[Any]]:
@@ -362,7 +373,8 @@ def _locate_feature_problem(feats: list[Any], names: Sequence[str]) -> None:
     raise AssertionError("no problem found")  # pragma: no cover
 
 
-_ROW_FIELDS = {"id", "features", "prediction", "score", "label", "timestamp"}
+_EXTRAS = ("id", "prediction", "score", "label", "timestamp")  # checked in this order
+_ROW_FIELDS = {"features", *_EXTRAS}
 
 
 def _row_extras(records: list[dict], batch: Batch, schema: DataSchema) -> None:
@@ -497,7 +509,8 @@ class TypedDecoder:
             batch = Batch(n, dict(zip(names, self._matrix(records), strict=True)), {}, {})
         else:
             rows = map(msgspec.structs.astuple, map(_FEATURES, records))
-            batch = self._features(n, list(zip(*rows, strict=True)), "records[{{i}}].features.{}")
+            columns = zip(*rows, strict=True)
+            batch = _feature_batch(n, columns, self.schema, _ROW_FEATURE, typed=True)
         for key, values in extras.items():
             _set_extra(batch, key, values, self.schema, f"records[{{i}}].{key}")
         return batch
@@ -514,23 +527,11 @@ class TypedDecoder:
         n = lengths.pop()
         if lengths or n == 0 or n > MAX_RECORDS_PER_BATCH:
             return None
-        batch = self._features(n, features, "columns.{}[{{i}}]")
+        batch = _feature_batch(n, features, self.schema, _COLUMN_FEATURE, typed=True)
         for key in RESERVED_COLUMNS:
             if key in extras:
                 _set_extra(batch, key, extras[key], self.schema, f"columns.{key}[{{i}}]")
         return batch
-
-    def _features(self, n: int, columns: Sequence[Sequence[Any]], path: str) -> Batch:
-        """Feature columns as typed by the decoder: numerical ones hold only floats and
-        nulls (-> NaN); categorical ones go through :func:`categorical_column`."""
-        numeric, categorical, missing = {}, {}, {}
-        numerical = set(self.schema.numerical)
-        for name, values in zip(self.schema.names, columns, strict=True):
-            if name in numerical:
-                numeric[name] = np.array(values, dtype=np.float64)
-            else:
-                categorical[name], missing[name] = categorical_column(values, path.format(name))
-        return Batch(n, numeric, categorical, missing)
 
     def _matrix(self, records: list[Any]) -> np.ndarray:
         """(features, records) float64 of all-numerical features; null -> NaN."""
@@ -550,7 +551,6 @@ _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _VALUE = str | _INT64 | float | bool | None | list | dict
 _NUMBER = float | None  # msgspec takes integers here, never booleans
 _CATEGORY = str | _INT64 | bool | None
-_EXTRAS = ("id", "prediction", "score", "label", "timestamp")  # checked in this order
 _FEATURES = attrgetter("features")
 
 
@@ -579,16 +579,13 @@ def parse_columns(doc: Any, schema: DataSchema) -> Batch:
         raise PayloadError("columns", f"lists differ in length ({sorted(lengths)})")
     n = lengths.pop() if lengths else 0
     _check_count(n, "columns")
-    numeric, categorical, missing = {}, {}, {}
-    for name in schema.names:
+
+    def required(name: str) -> list[Any]:
         if name not in cols:
             raise PayloadError(f"columns.{name}", "required feature column")
-        fmt = f"columns.{name}[{{i}}]"
-        if name in schema.numerical:
-            numeric[name] = numeric_column(cols[name], fmt)
-        else:
-            categorical[name], missing[name] = categorical_column(cols[name], fmt)
-    batch = Batch(n, numeric, categorical, missing)
+        return cols[name]
+
+    batch = _feature_batch(n, map(required, schema.names), schema, _COLUMN_FEATURE)
     for key in RESERVED_COLUMNS:
         if key in cols:
             _set_extra(batch, key, cols[key], schema, f"columns.{key}[{{i}}]")
