@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor_worker.payload import (
+from monitor_worker.ingest import (
     PayloadError,
     parse_columns,
     parse_inference_request,
@@ -271,3 +271,24 @@ def test_mixed_category_columns_spell_each_value_as_alone():
     assert b.categorical["country"].tolist() == ["DE", "true", "7", "false"]
     ints = parse_columns({"columns": {"amount": [1, 2], "country": [1, True]}}, BINARY)
     assert ints.categorical["country"].tolist() == ["1", "true"]
+
+
+def test_probability_vectors_with_non_numbers_are_refused_naming_the_element():
+    """Found by the schemathesis run: a v1 response with probability vectors holding a string
+    or null crashed the argmax (500) instead of a 400."""
+    multi = DataSchema(
+        (Feature("amount", "numerical"),), "multiclass-classification", classes=("a", "b", "c")
+    )
+    for bad, where in (
+        ([0.1, "x", 0.3], "predictions[1][1]"),
+        ([0.1, None, 0.3], "predictions[1][1]"),
+    ):
+        with pytest.raises(PayloadError) as e:
+            parse_inference_response({"predictions": [[0.2, 0.5, 0.3], bad]}, multi)
+        assert e.value.field == where
+
+
+def test_empty_probability_vectors_are_refused():
+    with pytest.raises(PayloadError) as e:
+        parse_inference_response({"predictions": [[]]}, BINARY)
+    assert e.value.field == "predictions[0]"
