@@ -15,6 +15,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY mm_api ./mm_api
 COPY monitor_worker ./monitor_worker
 COPY operator ./operator
 

@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CACHE      ?= $(or $(MM_CACHE),$(HOME)/.cache/model-monitor)
-TOOLS_BIN  := $(CACHE)/helm-npm-2.2.2/bin
+include devcluster/versions.env
+TOOLS_BIN  := $(CACHE)/helm-npm-$(HELM_NPM_VERSION)/bin
 PY         := .venv/bin/python
 PYTEST     := .venv/bin/pytest
 export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
 export KUBECTL := $(TOOLS_BIN)/kubectl
 
-.PHONY: help setup test test-unit test-cluster lint format typecheck docs \
+.PHONY: help setup test test-unit test-cluster lint format typecheck crd docs \
         cluster-up cluster-down bench clean demo demo-down
 
 help: ## list the targets
@@ -46,8 +47,10 @@ cluster-up: setup ## start the local control plane in the background and print i
 cluster-down: ## stop the local control plane
 	@$(PY) -m devcluster down
 
-docs: ## regenerate docs/api.md from the CRD
-	$(PY) scripts/gen_api_docs.py
+crd: ## regenerate the CRD, the chart's copy and docs/api.md from mm_api/spec.py
+	$(PY) scripts/gen_api.py
+
+docs: crd ## regenerate the generated docs (docs/api.md)
 
 bench: setup ## run the benchmarks in bench/ and append the figures to docs/benchmarks.md
 	bench/run_all.sh

@@ -15,15 +15,10 @@ import json
 import os
 import platform
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +33,9 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 BENCH_VENV_PYTHON = Path(os.environ.get("BENCH_VENV", ROOT / ".venv-bench")) / "bin" / "python"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from devcluster.processes import free_port  # noqa: E402,F401  (re-exported for the scripts)
+from devcluster.worker import WorkerProcess  # noqa: E402
 
 # The worker gets core 0, the load generator the other one (see pin()).
 WORKER_CORE = 0
@@ -205,7 +203,7 @@ def worker_config(
 
 def build_service(cfg: dict[str, Any], clock: Callable[[], float] | None = None):
     """(MonitorService, profile build seconds) in this process, from a config dict."""
-    from monitor_worker.config import parse_config
+    from mm_api.worker_config import parse_config
     from monitor_worker.profile import build_profile
     from monitor_worker.reference import reference_for
     from monitor_worker.service import MonitorService
@@ -338,12 +336,6 @@ def ce_headers(ce_id: str, ce_type: str) -> dict[str, str]:
 # -- the worker process ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, RssAnon, RssFile (kB) and Threads of a process from /proc/<pid>/status.
 
@@ -363,90 +355,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class WorkerProcess:
-    """``python -m monitor_worker --config X --host 127.0.0.1 --port P`` pinned to one core."""
-
-    config: dict[str, Any]
-    workdir: Path
-    core: int | None = WORKER_CORE
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-    startup_seconds: float = 0.0
-
-    @property
-    def command(self) -> list[str]:
-        cmd = [
-            str(VENV_PYTHON),
-            "-m",
-            "monitor_worker",
-            "--config",
-            str(self.workdir / "worker.yaml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        return (["taskset", "-c", str(self.core)] if self.core is not None else []) + cmd
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout: float = 120.0) -> WorkerProcess:
-        (self.workdir / "worker.yaml").write_text(json.dumps(self.config, indent=2))
-        logf = open(self.workdir / "worker.log", "wb")  # noqa: SIM115 - lives with the process
-        cmd = self.command
-        preexec = None
-        if self.core is not None and shutil.which("taskset") is None:
-            core, cmd = self.core, cmd[3:]
-
-            def preexec() -> None:  # in the child before exec: every thread inherits it
-                os.sched_setaffinity(0, {core})
-
-        t = time.perf_counter()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=preexec, env=env
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"worker exited with {self.proc.returncode}:\n"
-                    + (self.workdir / "worker.log").read_text()[-3000:]
-                )
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        self.startup_seconds = time.perf_counter() - t
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("worker not ready in time")
-
-    def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
-            return json.loads(r.read())
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self) -> WorkerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def worker_process(config: dict[str, Any], workdir: Path) -> WorkerProcess:
+    """The real worker process (devcluster's WorkerProcess) pinned to :data:`WORKER_CORE`."""
+    return WorkerProcess(workdir, config, cpu=WORKER_CORE)
 
 
 # -- load generator ---------------------------------------------------------------------------

@@ -136,8 +136,8 @@ def run_ours(
     import orjson
     import pyarrow as pa
 
-    from monitor_worker.config import parse_config
-    from monitor_worker.payload import Batch
+    from mm_api.worker_config import parse_config
+    from monitor_worker.ingest import Batch
     from monitor_worker.profile import build_profile
     from monitor_worker.reference import ReferenceData
     from monitor_worker.service import MonitorService

@@ -34,7 +34,6 @@ from benchlib import (
     WORKER_CORE,
     Request,
     Spliced,
-    WorkerProcess,
     batch_values,
     build_service,
     ce_headers,
@@ -53,6 +52,7 @@ from benchlib import (
     v2_request_body,
     v2_response_body,
     worker_config,
+    worker_process,
     write_reference,
 )
 
@@ -189,7 +189,7 @@ def main() -> int:
             log(
                 f"load generator pinned to core {pinned}; starting the worker on core {WORKER_CORE}"
             )
-            with WorkerProcess(cfg, tmp) as worker:
+            with worker_process(cfg, tmp) as worker:
                 log(
                     f"worker pid {worker.pid} ready in {worker.startup_seconds:.1f}s: {' '.join(worker.command)}"
                 )

@@ -25,7 +25,6 @@ from benchlib import (
     ROOT,
     VENV_PYTHON,
     WORKER_CORE,
-    WorkerProcess,
     drive,
     log,
     pin,
@@ -34,6 +33,7 @@ from benchlib import (
     table,
     tempdir,
     worker_config,
+    worker_process,
     write_reference,
 )
 from ingest import Bodies
@@ -89,7 +89,7 @@ def main() -> int:
         )
         bodies = Bodies(args.form, 32, 1000, args.features)
         pin(CLIENT_CORE)
-        with WorkerProcess(cfg, tmp) as worker:
+        with worker_process(cfg, tmp) as worker:
             log(f"worker pid {worker.pid} on core {WORKER_CORE}: {' '.join(worker.command)}")
 
             def sample(records: int, seconds: float) -> None:

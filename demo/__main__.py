@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 from devcluster.controlplane import REPO
+from devcluster.tools import TOOLS_BIN, Cluster
 
 from . import install, monitor, server, stack, state, venv, watch
 from .narrate import Narrator
 from .oip import request_body
 from .state import Running
-from .tools import TOOLS_BIN, Kube, use_bundled_tools
 from .traffic import TrafficProcess
 
 STEPS = 8
@@ -62,7 +62,7 @@ class Demo:
                     "etcd, kube-apiserver, controller-manager, scheduler, and kwok simulating\n"
                     "three nodes (pods get scheduled and Ready; images do not run here)."):  # fmt: skip
             self.stack = stack.start(self.work, self.running)
-            self.kube = Kube(self.stack.control_plane.kubeconfig)
+            self.kube = Cluster(self.stack.control_plane.kubeconfig)
             cp, am, prom = self.stack.control_plane, self.stack.alertmanager, self.stack.prometheus
             self.running.note(kubeconfig=str(cp.kubeconfig), prometheus=prom.url, alertmanager=am.url)  # fmt: skip
             n.say(f"Kubernetes API: {cp.server}   kubeconfig: {rel(cp.kubeconfig)}")
@@ -82,14 +82,14 @@ class Demo:
                 f"kubectl get deploy,sa -n {install.NAMESPACE}",
                 self.kube.kubectl("get", "deploy,sa", "-n", install.NAMESPACE),
             )
-            op = install.OperatorProcess(self.kube, self.work / "operator")
+            op, account = install.operator_process(self.kube, self.work / "operator")
             try:
                 op.start()
             finally:
                 self.running.add("operator", op.stop, [op.process] if op.process else [])
             n.say(
-                f"operator running as system:serviceaccount:{install.NAMESPACE}:{op.service_account}"
-                f" (pid {op.process.pid}, log {rel(op.process.log_path)})"
+                f"operator running as system:serviceaccount:{install.NAMESPACE}:{account}"
+                f" (pid {op.process.pid}, log {rel(op.process.log_path)})"  # type: ignore[union-attr]
             )
 
         with n.step(3, "Train the fraud model and serve it with MLServer",
@@ -302,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return state.down(args.workdir)
 
-    use_bundled_tools()
     if state.left_running(args.workdir):
         print(
             f"a demo is already running (see {args.workdir / 'state.json'}): `make demo-down` first"

@@ -11,9 +11,8 @@ from devcluster.controlplane import REPO, wait_for_default_service_account
 from devcluster.podrunner import PodRunner
 from devcluster.processes import wait_until
 from devcluster.prometheus import Prometheus
+from devcluster.tools import Cluster
 from devcluster.worker import WorkerProcess
-
-from .tools import Kube
 
 NAMESPACE = "fraud"
 NAME = "fraud"
@@ -33,11 +32,11 @@ DEMO_TIMINGS = {
 }
 
 
-def get(kube: Kube, kind: str, name: str) -> dict:
+def get(kube: Cluster, kind: str, name: str) -> dict:
     return json.loads(kube.kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json"))
 
 
-def create(kube: Kube, reference_csv: Path, say_cmd) -> None:
+def create(kube: Cluster, reference_csv: Path, say_cmd) -> None:
     """``say_cmd(display, output)`` shows each command as a person would type it."""
     out = kube.kubectl("create", "namespace", NAMESPACE)
     say_cmd(f"kubectl create namespace {NAMESPACE}", out)
@@ -60,7 +59,7 @@ def create(kube: Kube, reference_csv: Path, say_cmd) -> None:
     say_cmd(f"kubectl patch mm {NAME} -n {NAMESPACE} --type=merge -p '{patch}'", out)
 
 
-def wait_configured(kube: Kube, timeout: float = 90) -> dict:
+def wait_configured(kube: Cluster, timeout: float = 90) -> dict:
     """Until the operator reconciled the latest spec and reports Ready."""
 
     def done() -> bool:
@@ -75,11 +74,11 @@ def wait_configured(kube: Kube, timeout: float = 90) -> dict:
     return get(kube, "mm", NAME)
 
 
-def start_worker(kube: Kube, workdir: Path) -> WorkerProcess:
+def start_worker(kube: Cluster, workdir: Path) -> WorkerProcess:
     return PodRunner(kube.kubeconfig, NAMESPACE, WORKER, workdir).start()
 
 
-def wire_prometheus(kube: Kube, prom: Prometheus, worker: WorkerProcess) -> list[dict]:
+def wire_prometheus(kube: Cluster, prom: Prometheus, worker: WorkerProcess) -> list[dict]:
     """Scrape the worker as the Prometheus Operator would from the ServiceMonitor (job = the
     Service's name, namespace label) and load the PrometheusRule's groups. Returns the rules."""
     sm = get(kube, "servicemonitor", WORKER)

@@ -6,24 +6,24 @@ from __future__ import annotations
 import json
 
 from devcluster.prometheus import Alertmanager
+from devcluster.tools import Cluster
 
 from .monitor import NAME, NAMESPACE
-from .tools import Kube
 
 GET_MM = f"kubectl get mm -n {NAMESPACE} -o wide"
 
 
-def get_mm(kube: Kube) -> str:
+def get_mm(kube: Cluster) -> str:
     return kube.kubectl("get", "mm", "-n", NAMESPACE, "-o", "wide")
 
 
-def health(kube: Kube) -> str:
+def health(kube: Cluster) -> str:
     return kube.kubectl(
         "get", "mm", NAME, "-n", NAMESPACE, "-o", "jsonpath={.status.health}", check=False
     ).strip()
 
 
-def status(kube: Kube) -> dict:
+def status(kube: Cluster) -> dict:
     out = kube.kubectl("get", "mm", NAME, "-n", NAMESPACE, "-o", "json", check=False)
     try:
         return json.loads(out).get("status") or {}
@@ -52,7 +52,7 @@ def alert_lines(active: list[dict]) -> list[str]:
     ]
 
 
-def describe_excerpt(kube: Kube) -> str:
+def describe_excerpt(kube: Cluster) -> str:
     """``kubectl describe mm``, briefly: its Conditions as one line each, and its Events."""
     lines = kube.kubectl("describe", "mm", NAME, "-n", NAMESPACE).splitlines()
     conditions: list[dict[str, str]] = []

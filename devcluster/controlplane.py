@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import time
@@ -21,8 +20,8 @@ import yaml
 
 from .pki import ClusterPKI, create_pki
 from .processes import Process, StartupError, free_port, wait_until
+from .tools import REPO, kubectl
 
-REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "devcluster" / "build.sh"
 PROMETHEUS_OPERATOR_CRDS = REPO / "devcluster" / "crds" / "prometheus-operator"
 
@@ -358,13 +357,6 @@ class ControlPlane:
         return kubectl(self.kubeconfig, *args, input=input, check=check)
 
 
-class KubectlError(subprocess.CalledProcessError):
-    """A failed kubectl command; its message ends with kubectl's own error output."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\n{(self.stderr or '').strip()}"
-
-
 def wait_for_default_service_account(kubeconfig: Path, namespace: str, timeout: float = 90) -> None:
     """The controller-manager adds a new namespace's ``default`` ServiceAccount shortly after
     the namespace; pods are refused until then. Polled: ``kubectl wait`` answers NotFound at
@@ -386,18 +378,6 @@ def wait_for_default_service_account(kubeconfig: Path, namespace: str, timeout: 
         what=f"the default ServiceAccount of namespace {namespace}",
         interval=0.2,
     )
-
-
-def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
-    cmd = [kubectl_binary(), f"--kubeconfig={kubeconfig}", *args]
-    r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)
-    if check and r.returncode != 0:
-        raise KubectlError(r.returncode, cmd, r.stdout, r.stderr)
-    return r.stdout
-
-
-def kubectl_binary() -> str:
-    return os.environ.get("KUBECTL") or shutil.which("kubectl") or "kubectl"
 
 
 def node_manifest(spec: NodeSpec) -> dict:

@@ -33,6 +33,8 @@ class Process:
     log_path: Path
     env: dict[str, str] | None = None
     cwd: Path | None = None
+    #: Pin the process (and every thread it starts) to this CPU, as benchmarks do.
+    cpu: int | None = None
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> Process:
@@ -51,6 +53,7 @@ class Process:
             # Own process group: a Ctrl-C in the terminal must not kill components
             # before the cleanup code stops them in order.
             start_new_session=True,
+            preexec_fn=None if self.cpu is None else _pin(self.cpu),
         )
         log.close()
         return self
@@ -76,6 +79,13 @@ class Process:
         stop_pid(self.popen.pid, timeout)
         with contextlib.suppress(Exception):
             self.popen.wait(timeout=1)
+
+
+def _pin(cpu: int) -> Callable[[], None]:
+    def pin() -> None:  # in the child, before exec: every thread inherits it
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> None:

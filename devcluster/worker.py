@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,12 +14,13 @@ from typing import Any
 
 import yaml
 
-from .controlplane import REPO
 from .processes import Process, free_port, wait_until
+from .tools import REPO
 
 
 class WorkerProcess:
-    """``python -m monitor_worker`` with a config file (dict or path) on a free port."""
+    """``python -m monitor_worker`` with a config file (dict or path) on a free port; tests,
+    the demo and the benchmarks all start workers with it. ``cpu`` pins it to one core."""
 
     def __init__(
         self,
@@ -29,6 +31,7 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         port: int | None = None,
+        cpu: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
@@ -40,25 +43,45 @@ class WorkerProcess:
             path.write_text(yaml.safe_dump(config))
             argv = ["--config", str(path), "--host", "127.0.0.1", "--port", str(self.port)]
         self.argv = [sys.executable, "-m", "monitor_worker", *argv]
-        self.env = {"PYTHONPATH": str(REPO), **(env or {})}
+        self.env = {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
+        self.cpu = cpu
         self.process: Process | None = None
         self.starts = 0
         self.token: str | None = None
+        self.startup_seconds = 0.0
 
-    def start(self, *, wait_ready: bool = True) -> WorkerProcess:
+    @property
+    def command(self) -> list[str]:
+        return list(self.argv)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 120.0) -> WorkerProcess:
         self.starts += 1
+        began = time.perf_counter()
         self.process = Process(
             f"worker-{self.starts}",
             self.argv,
             self.workdir / f"worker-{self.starts}.log",
             env=self.env,
             cwd=self.cwd,
+            cpu=self.cpu,
         ).start()
         if wait_ready:
-            wait_until(lambda: self.get("/readyz")[0] == 200, timeout=60, what="worker /readyz",
-                       process=self.process, interval=0.1)  # fmt: skip
+            wait_until(lambda: self.get("/readyz")[0] == 200, timeout=timeout,
+                       what="worker /readyz", process=self.process, interval=0.1)  # fmt: skip
+            self.startup_seconds = time.perf_counter() - began
         return self
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process:
@@ -108,6 +131,11 @@ class WorkerProcess:
 
     def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         return self.request("POST", path, body, headers)
+
+    def get_json(self, path: str) -> Any:
+        code, doc = self.request("GET", path)
+        assert code == 200, doc
+        return doc
 
     def status(self) -> dict:
         code, doc = self.get("/v1/status")

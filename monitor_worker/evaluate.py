@@ -1,5 +1,6 @@
-"""Evaluation: the window's summary -> quality, drift, outliers and threshold violations.
-A pure function of the config, the reference profile and one merged bucket.
+"""Evaluation: the window's summary -> quality, drift and outliers. A pure function of the
+config, the reference profile and one merged bucket. (Which alerts fire is decided by the
+shared alert table on the exported samples: :meth:`MonitorService.evaluate`.)
 
 Figures below ``window.minSamples`` are absent rather than misleading: quality needs that many
 labelled records, drift and outliers that many records."""
@@ -12,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from . import alerts
-from .config import WorkerConfig
+from mm_api.alerts import Firing
+from mm_api.worker_config import WorkerConfig
+
 from .profile import Profile
 from .stats import (
     CategoricalCounts,
@@ -49,16 +51,6 @@ class FeatureDrift:
     exact: bool
 
 
-@dataclass(frozen=True)
-class Violation:
-    alert: str
-    severity: str
-    value: float
-    threshold: float
-    message: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass
 class Evaluation:
     at: float
@@ -74,7 +66,7 @@ class Evaluation:
     score_drift: FeatureDrift | None = None
     outlier_ratio: float | None = None
     outliers_scored: int = 0
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Firing] = field(default_factory=list)  # set by the service (alert table)
 
 
 def _public(r: DriftResult) -> FeatureDrift:
@@ -229,94 +221,6 @@ def _outliers(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evalua
     ev.outliers_scored = int(rows.shape[0])
 
 
-def _violations(config: WorkerConfig, ev: Evaluation) -> list[Violation]:
-    out: list[Violation] = []
-    severity = config.alert_severity
-    for t in config.quality.thresholds:
-        value = ev.quality.get(t.metric)
-        if value is None:
-            continue
-        sev = t.severity or severity
-        if t.min is not None and value < t.min:
-            out.append(
-                Violation(
-                    alerts.quality_alert(t.metric, "min"),
-                    sev,
-                    value,
-                    t.min,
-                    f"{t.metric} is {value:.4g}, below the minimum {t.min:g}",
-                    {"metric": t.metric},
-                )
-            )
-        if t.max is not None and value > t.max:
-            out.append(
-                Violation(
-                    alerts.quality_alert(t.metric, "max"),
-                    sev,
-                    value,
-                    t.max,
-                    f"{t.metric} is {value:.4g}, above the maximum {t.max:g}",
-                    {"metric": t.metric},
-                )
-            )
-    if ev.drift_share is not None and ev.dataset_drift:
-        out.append(
-            Violation(
-                alerts.DATA_DRIFT,
-                severity,
-                ev.drift_share,
-                config.drift.share_threshold,
-                f"{ev.drift_share:.0%} of features drifted (threshold "
-                f"{config.drift.share_threshold:.0%})",
-            )
-        )
-    for name, r in ev.features.items():
-        if r.drifted:
-            out.append(
-                Violation(
-                    alerts.FEATURE_DRIFT,
-                    "info",
-                    r.score,
-                    r.threshold,
-                    f"feature {name} drifted ({r.method})",
-                    {"feature": name, "method": r.method},
-                )
-            )
-    if ev.prediction_drift is not None and ev.prediction_drift.drifted:
-        p = ev.prediction_drift
-        out.append(
-            Violation(
-                alerts.PREDICTION_DRIFT,
-                severity,
-                p.score,
-                p.threshold,
-                f"predictions drifted ({p.method})",
-                {"method": p.method},
-            )
-        )
-    if ev.outlier_ratio is not None and ev.outlier_ratio > config.outliers.max_ratio:
-        out.append(
-            Violation(
-                alerts.OUTLIERS_HIGH,
-                severity,
-                ev.outlier_ratio,
-                config.outliers.max_ratio,
-                f"{ev.outlier_ratio:.2%} outliers (threshold {config.outliers.max_ratio:.2%})",
-            )
-        )
-    if not ev.sufficient:
-        out.append(
-            Violation(
-                alerts.INSUFFICIENT_SAMPLES,
-                "info",
-                ev.records,
-                config.window.min_samples,
-                f"{ev.records} records in the window, fewer than {config.window.min_samples}",
-            )
-        )
-    return out
-
-
 def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) -> Evaluation:
     ev = Evaluation(at=at, records=bucket.n, labelled=bucket.labelled)
     ev.sufficient = bucket.n >= config.window.min_samples
@@ -324,5 +228,4 @@ def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) 
     _drift(config, profile, bucket, ev)
     if config.outliers.enabled:
         _outliers(config, profile, bucket, ev)
-    ev.violations = _violations(config, ev)
     return ev

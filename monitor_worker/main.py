@@ -10,7 +10,8 @@ import os
 import sys
 import time
 
-from .config import ConfigError, load_config
+from mm_api.worker_config import ConfigError, load_config
+
 from .profile import build_profile
 from .reference import ReferenceDataError, reference_for
 

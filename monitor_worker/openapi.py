@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
-from .payload import MAX_RECORDS_PER_BATCH
+from .ingest import MAX_RECORDS_PER_BATCH
 from .schema import DataSchema
 
 ERROR = {

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import OutlierSpec
+from mm_api.sections import OutlierSpec
 
 MAX_FIT_ROWS = 20_000  # enough for a stable fit; keeps start-up to a second or two
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import WorkerConfig
+from mm_api.worker_config import WorkerConfig
+
+from .ingest import PayloadError
 from .outliers import MAX_FIT_ROWS, OutlierDetector
-from .payload import PayloadError
 from .reference import ReferenceData, check_reference_has, infer_features
 from .schema import DataSchema, schema_from_config
 from .stats import (
@@ -64,20 +65,13 @@ class Profile:
     prediction_binning: NumericBinning | None = None
     prediction_vocabulary: CategoricalVocabulary | None = None
     ref_prediction: NumericHistogram | CategoricalCounts | None = None
-    ref_prediction_sample: np.ndarray | None = None
     score_binning: NumericBinning | None = None
     ref_score: NumericHistogram | None = None
-    ref_score_sample: np.ndarray | None = None
     detector: OutlierDetector | None = None
 
     @property
     def has_reference(self) -> bool:
         return bool(self.ref_numeric or self.ref_categorical)
-
-    @property
-    def row_width(self) -> int:
-        """Columns of a reservoir row: numerical features then categorical slot codes."""
-        return len(self.schema.features)
 
 
 def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassIndex | None:
@@ -139,7 +133,6 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
             hist = NumericHistogram(profile.prediction_binning)
             hist.update(values)
             profile.ref_prediction = hist
-            profile.ref_prediction_sample = values[np.isfinite(values)]
         else:
             strings, missing = reference.categories(pred_col)
             profile.prediction_vocabulary = CategoricalVocabulary.from_reference(strings[~missing])
@@ -152,7 +145,6 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         profile.score_binning = NumericBinning.from_reference(values)
         profile.ref_score = NumericHistogram(profile.score_binning)
         profile.ref_score.update(values)
-        profile.ref_score_sample = values[np.isfinite(values)]
     profile.fingerprint = digest.hexdigest()[:16]
     if config.outliers.enabled:
         profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))

@@ -14,8 +14,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from .config import ReferenceSource, WorkerConfig
-from .payload import PayloadError, categorical_column
+from mm_api.worker_config import ReferenceSource, WorkerConfig
+
+from .ingest import PayloadError, categorical_column
 from .schema import Feature
 
 MAX_DOWNLOAD_BYTES = 1 << 30

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .config import WorkerConfig
+from mm_api.worker_config import WorkerConfig
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,12 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .config import WorkerConfig, parse_duration
+from mm_api.durations import parse_duration
+from mm_api.worker_config import WorkerConfig
+
 from .exporter import Ingestion, WindowCollector
+from .ingest import PayloadError
 from .openapi import openapi_document
-from .payload import PayloadError
 from .reference import ReferenceDataError
 from .service import MonitorService
 

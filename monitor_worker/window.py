@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .payload import Batch, LabelBatch
+from .ingest import Batch, GroundTruth
 from .pending import PendingPredictions
 from .profile import Profile, category_codes
 from .stats import (
@@ -44,7 +44,6 @@ class Bucket:
     prediction: NumericHistogram | CategoricalCounts | None
     score: NumericHistogram | None
     labelled: int = 0
-    correct: int = 0
     _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
 
@@ -87,7 +86,6 @@ class Bucket:
         if self.score is not None and other.score is not None:
             self.score.merge(other.score)
         self.labelled += other.labelled
-        self.correct += other.correct
         return self
 
     def copy(self) -> Bucket:
@@ -102,7 +100,6 @@ class Bucket:
             prediction=self.prediction.copy() if self.prediction is not None else None,
             score=self.score.copy() if self.score is not None else None,
             labelled=self.labelled,
-            correct=self.correct,
         )
 
     # -- updates -----------------------------------------------------------------------------
@@ -161,7 +158,6 @@ class Bucket:
             return
         self.quality.update(t_idx, p_idx, proba)
         self.labelled += int(t_idx.size)
-        self.correct += int((t_idx == p_idx).sum())
 
     def add_regression(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
         assert isinstance(self.quality, RegressionState)
@@ -184,7 +180,6 @@ class Bucket:
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "score": self.score.to_dict() if self.score is not None else None,
             "labelled": self.labelled,
-            "correct": self.correct,
         }
 
     @classmethod
@@ -221,7 +216,6 @@ class Bucket:
             prediction=prediction,
             score=score,
             labelled=int(d.get("labelled", 0)),
-            correct=int(d.get("correct", 0)),
         )
 
 
@@ -331,21 +325,21 @@ class WindowState:
             self.pending.add(batch.ids, predictions, batch.score, now)
             self.totals.labels_expired = self.pending.expired
 
-    def add_labels(self, labels: LabelBatch, now: float) -> tuple[int, int]:
-        """Join labels to pending predictions by id. Returns (matched, unmatched)."""
+    def add_ground_truth(self, truth: GroundTruth, now: float) -> tuple[int, int]:
+        """Join late labels to pending predictions by id. Returns (matched, unmatched)."""
         self.expire(now)
-        idx, predictions, probas = self.pending.take(labels.ids, now)
+        idx, predictions, probas = self.pending.take(truth.ids, now)
         matched = int(idx.size)
-        unmatched = len(labels.ids) - matched
+        unmatched = len(truth.ids) - matched
         self.totals.labels_matched += matched
         self.totals.labels_unmatched += unmatched
         self.totals.labels_expired = self.pending.expired
         if matched:
             bucket = self._bucket(self._slot(now))
-            truth = labels.labels[idx]
+            labels = truth.labels[idx]
             index = self.profile.class_index
             if index is not None:
-                t_idx = index.indices(truth, "labels[].label")
+                t_idx = index.indices(labels, "labels[].label")
                 p_idx = predictions.astype(np.int64)
                 proba = probas if np.isfinite(probas).all() else None
                 if proba is not None and index.binary:
@@ -353,7 +347,7 @@ class WindowState:
                 bucket.add_classified(t_idx, p_idx, proba)
                 self.totals.correct += int((t_idx == p_idx).sum())
             else:
-                bucket.add_regression(truth, predictions)
+                bucket.add_regression(labels, predictions)
             self.totals.labelled += matched
             self.totals.last_label_at = now
         return matched, unmatched

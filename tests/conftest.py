@@ -12,11 +12,11 @@ import pytest
 
 from devcluster.controlplane import (
     ControlPlane,
-    kubectl,
     service_account_kubeconfig,
     wait_for_default_service_account,
 )
 from devcluster.prometheus import Alertmanager, Prometheus
+from devcluster.tools import Cluster
 from tests.support.operator import (
     OPERATOR_NAMESPACE,
     OPERATOR_SA,
@@ -24,26 +24,6 @@ from tests.support.operator import (
     grant_operator_rbac,
     install_crd,
 )
-
-
-class Cluster:
-    """What tests get: the admin kubeconfig, a kubectl bound to it, API clients."""
-
-    def __init__(self, kubeconfig: Path, control_plane: ControlPlane | None = None) -> None:
-        self.kubeconfig = kubeconfig
-        self.control_plane = control_plane
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        return kubectl(self.kubeconfig, *args, input=input, check=check)
-
-    def api_client(self, kubeconfig: Path | None = None):
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=str(kubeconfig or self.kubeconfig), client_configuration=configuration
-        )
-        return client.ApiClient(configuration)
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,42 @@ def set_condition(
 
 def get_condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any] | None:
     return next((c for c in conditions if c.get("type") == type_), None)
+
+
+class Reason:
+    """Every condition reason the operator writes (CamelCase, as Kubernetes conventions ask).
+    Decisions compare against these names, never against literals."""
+
+    # Ready
+    RECONCILED = "Reconciled"
+    WAITING = "Waiting"
+    INVALID_SPEC = "InvalidSpec"
+    APPLY_FAILED = "ApplyFailed"
+    REFERENCE_NOT_FOUND = "ReferenceNotFound"
+    # TargetFound
+    FOUND = "Found"
+    NOT_FOUND = "NotFound"
+    KIND_NOT_INSTALLED = "KindNotInstalled"
+    # WorkerAvailable
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    NOT_CREATED = "NotCreated"
+    REPLICA_FAILURE = "ReplicaFailure"
+    # MonitoringConfigured
+    PROMETHEUS_OPERATOR = "PrometheusOperator"
+    PROMETHEUS_OPERATOR_MISSING = "PrometheusOperatorMissing"
+    DISABLED = "Disabled"
+    # Healthy
+    NO_ALERTS = "NoAlerts"
+    ALERTS_FIRING = "AlertsFiring"
+    NOT_CONFIGURED = "NotConfigured"
+    TARGET_NOT_FOUND = "TargetNotFound"
+    WORKER_PAUSED = "WorkerPaused"
+    WORKER_UNAVAILABLE = "WorkerUnavailable"
+    NOT_EVALUATED = "NotEvaluated"
+    HEALTH_SOURCE_UNAVAILABLE = "HealthSourceUnavailable"
+    INSUFFICIENT_DATA = "InsufficientData"
+
+    #: Ready reasons after which a refresh reconciles again (the last attempt did not finish).
+    UNFINISHED = (None, APPLY_FAILED, REFERENCE_NOT_FOUND, INVALID_SPEC)

@@ -17,7 +17,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from monitor_worker.alerts import PREFIX
+from mm_api import metrics
+from mm_api.alerts import PREFIX
+from mm_api.status import WorkerStatus
 
 from .render import WORKER_PORT, Names
 from .settings import Settings
@@ -82,14 +84,14 @@ class HealthReader:
     def _fetch_prometheus_figures(self) -> dict[tuple[str, str], dict[str, Any]]:
         figures: dict[tuple[str, str], dict[str, Any]] = {}
         queries = {
-            "records": "modelmonitor_window_records",
-            "labelled": "modelmonitor_window_labelled_records",
-            "quality": "modelmonitor_quality",
-            "driftShare": "modelmonitor_drift_share",
-            "outlierRatio": "modelmonitor_outlier_ratio",
-            "sufficient": "modelmonitor_window_sufficient",
-            "predictionDrift": "max by (namespace, modelmonitor) (modelmonitor_prediction_drift_detected)",
-            "drifted": "modelmonitor_feature_drift_detected == 1",
+            "records": metrics.WINDOW_RECORDS.series,
+            "labelled": metrics.WINDOW_LABELLED.series,
+            "quality": metrics.QUALITY.series,
+            "driftShare": metrics.DRIFT_SHARE.series,
+            "outlierRatio": metrics.OUTLIER_RATIO.series,
+            "sufficient": metrics.WINDOW_SUFFICIENT.series,
+            "predictionDrift": f"max by (namespace, modelmonitor) ({metrics.PREDICTION_DRIFT_DETECTED.series})",
+            "drifted": f"{metrics.FEATURE_DRIFT_DETECTED.series} == 1",
         }
         for key, expr in queries.items():
             q = urllib.parse.urlencode({"query": expr})
@@ -176,33 +178,22 @@ class HealthReader:
         return reading_from_worker_status(st)
 
 
-def reading_from_worker_status(st: dict[str, Any]) -> HealthReading:
+def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
     """A worker's ``/v1/status`` document -> HealthReading (violations become alerts)."""
-    window = st.get("window", {})
-    drift = st.get("drift") or {}
-    summary: dict[str, Any] = {
-        "records": int(window.get("records", 0)),
-        "labelled": int(window.get("labelled", 0)),
-    }
-    if st.get("quality"):
-        summary["quality"] = {k: float(v) for k, v in st["quality"].items()}
-    if drift.get("share") is not None:
-        summary["driftShare"] = float(drift["share"])
-        summary["driftedFeatures"] = sorted(
-            f for f, r in (drift.get("features") or {}).items() if r.get("drifted")
-        )
-    if (drift.get("prediction") or {}).get("drifted") is not None:
-        summary["predictionDrift"] = bool(drift["prediction"]["drifted"])
-    outliers = st.get("outliers") or {}
-    if outliers.get("ratio") is not None:
-        summary["outlierRatio"] = float(outliers["ratio"])
-    alerts = tuple(
-        Alert(v["alert"], v.get("severity", "warning"), v.get("since"), v.get("message", ""))
-        for v in st.get("violations", [])
-    )
-    return HealthReading(
-        "worker", alerts=alerts, summary=summary, enough_data=window.get("sufficient")
-    )
+    st = WorkerStatus.model_validate(document)
+    summary: dict[str, Any] = {"records": st.window.records, "labelled": st.window.labelled or 0}
+    if st.quality:
+        summary["quality"] = dict(st.quality)
+    drift = st.drift
+    if drift is not None and drift.share is not None:
+        summary["driftShare"] = drift.share
+        summary["driftedFeatures"] = sorted(f for f, r in drift.features.items() if r.drifted)
+    if drift is not None and drift.prediction is not None:
+        summary["predictionDrift"] = drift.prediction.drifted
+    if st.outliers is not None and st.outliers.ratio is not None:
+        summary["outlierRatio"] = st.outliers.ratio
+    alerts = tuple(Alert(v.alert, v.severity, v.since, v.message) for v in st.violations or ())
+    return HealthReading("worker", alerts=alerts, summary=summary, enough_data=st.window.sufficient)
 
 
 def _describe(e: Exception) -> str:

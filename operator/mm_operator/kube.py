@@ -94,7 +94,10 @@ class Kube:
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str | None = None,
+        conflict_ok: bool = False,
     ) -> Any:
+        """Send one request, retrying throttling, conflicts (unless ``conflict_ok``: a 409 is
+        then the answer) and transient server errors with backoff."""
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
@@ -106,7 +109,11 @@ class Kube:
             except ApiException as e:
                 if e.status == 404:
                     raise NotFound(path) from None
-                retry = e.status in RETRY_STATUSES and attempt < self.max_attempts
+                retry = (
+                    e.status in RETRY_STATUSES
+                    and not (conflict_ok and e.status == 409)
+                    and attempt < self.max_attempts
+                )
                 if not retry:
                     raise
                 wait = _retry_after(e) or delay
@@ -166,9 +173,19 @@ class Kube:
         except NotFound:
             return None
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        """Create ``obj``; False when one of that name exists (409 AlreadyExists, not
+        retried). Needs only the ``create`` verb: no read of what is there."""
         res = resource(obj["apiVersion"], obj["kind"])
-        return self.request("POST", res.path(obj["metadata"].get("namespace")), body=obj)
+        try:
+            self.request(
+                "POST", res.path(obj["metadata"].get("namespace")), body=obj, conflict_ok=True
+            )
+            return True
+        except ApiException as e:
+            if e.status == 409:
+                return False
+            raise
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete if present; True when something was deleted."""

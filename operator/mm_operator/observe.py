@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .conditions import Reason
 from .kube import Kube, NotFound
 from .render import Names
 from .spec import Monitor
@@ -22,7 +23,6 @@ class TargetState:
     reason: str
     message: str
     pod_labels: dict[str, str] | None = None
-    ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,16 @@ def observe_target(kube: Kube, monitor: Monitor) -> TargetState:
     where = f"{ref.kind} {monitor.namespace}/{ref.name}"
     if ref.kind == "InferenceService" and not kube.has_api(api, "InferenceService"):
         return TargetState(
-            False, "KindNotInstalled", f"{where}: the KServe InferenceService API is not installed"
+            False,
+            Reason.KIND_NOT_INSTALLED,
+            f"{where}: the KServe InferenceService API is not installed",
         )
     try:
         obj = kube.get(api, ref.kind, monitor.namespace, ref.name)
     except NotFound:
-        return TargetState(False, "NotFound", f"{where} does not exist (spec.model.targetRef)")
+        return TargetState(
+            False, Reason.NOT_FOUND, f"{where} does not exist (spec.model.targetRef)"
+        )
     status = obj.get("status") or {}
     if ref.kind == "InferenceService":
         ready = any(
@@ -68,10 +72,9 @@ def observe_target(kube: Kube, monitor: Monitor) -> TargetState:
         labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or None
     return TargetState(
         True,
-        "Found",
+        Reason.FOUND,
         f"{where} found ({'ready' if ready else 'not ready yet'})",
         pod_labels=labels,
-        ready=ready,
     )
 
 
@@ -79,22 +82,24 @@ def observe_worker(kube: Kube, monitor: Monitor) -> WorkerState:
     name = Names(monitor.name).worker
     obj = kube.get_or_none("apps/v1", "Deployment", monitor.namespace, name)
     if obj is None:
-        return WorkerState(False, reason="NotCreated", message=f"Deployment {name} does not exist")
+        return WorkerState(
+            False, reason=Reason.NOT_CREATED, message=f"Deployment {name} does not exist"
+        )
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     desired = int(spec.get("replicas", 1))
     available = int(status.get("availableReplicas") or 0)
     conditions = {c.get("type"): c for c in status.get("conditions", [])}
-    failure = conditions.get("ReplicaFailure")
-    progressing = conditions.get("Progressing")
+    failure = conditions.get(Reason.REPLICA_FAILURE)
+    progressing = conditions.get(Reason.PROGRESSING)
     if failure and failure.get("status") == "True":
-        reason, message = failure.get("reason", "ReplicaFailure"), failure.get("message", "")
+        reason, message = failure.get("reason", Reason.REPLICA_FAILURE), failure.get("message", "")
     elif desired == 0:
-        reason, message = "Paused", "spec.worker.replicas is 0"
+        reason, message = Reason.PAUSED, "spec.worker.replicas is 0"
     elif available >= desired:
-        reason, message = "Available", f"{available}/{desired} worker pods available"
+        reason, message = Reason.AVAILABLE, f"{available}/{desired} worker pods available"
     else:
         detail = (progressing or {}).get("message")
-        reason = "Progressing"
+        reason = Reason.PROGRESSING
         message = f"{available}/{desired} worker pods available" + (
             f" ({detail})" if detail else ""
         )
@@ -113,7 +118,7 @@ def check_prerequisites(kube: Kube, monitor: Monitor) -> list[Problem]:
         if cm is None:
             problems.append(
                 Problem(
-                    "ReferenceNotFound",
+                    Reason.REFERENCE_NOT_FOUND,
                     "spec.data.reference.configMapKeyRef.name",
                     f"ConfigMap {monitor.namespace}/{cm_ref.name} does not exist",
                 )
@@ -123,7 +128,7 @@ def check_prerequisites(kube: Kube, monitor: Monitor) -> list[Problem]:
         ):
             problems.append(
                 Problem(
-                    "ReferenceNotFound",
+                    Reason.REFERENCE_NOT_FOUND,
                     "spec.data.reference.configMapKeyRef.key",
                     f"ConfigMap {monitor.namespace}/{cm_ref.name} has no key {cm_ref.key!r}",
                 )

@@ -1,52 +1,45 @@
-"""Wiring one ModelMonitor: parse -> observe -> render -> apply -> status. kopf handlers call
-:func:`reconcile` (spec changed, resumed, target appeared) and :func:`refresh` (timer)."""
+"""Wiring one ModelMonitor: parse -> observe -> render -> apply -> status -> publish.
+
+kopf handlers and workload events call :func:`reconcile` (spec changed, resumed, target or
+worker changed) and :func:`refresh` (timer). Both decide under the monitor's lock from the
+freshest copy of the object, and :func:`publish` is the one place that writes status."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
-import threading
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import kopf
 from kubernetes.client.exceptions import ApiException
 
-from .conditions import now_iso
+from mm_api.spec import API_VERSION, KIND
+
+from .conditions import READY, TARGET_FOUND, Reason, now_iso
 from .health import HealthReader
-from .kube import Kube
-from .metrics import MONITORS, RECONCILE_SECONDS, RECONCILES, STATUS_REFRESHES
+from .kube import Kube, NotFound
+from .metrics import RECONCILE_SECONDS, RECONCILES, STATUS_REFRESHES
 from .observe import check_prerequisites, observe_target, observe_worker
-from .render import TOKEN_KEY, WORKER_PORT, Names, Observed, labels, render_children
+from .render import (
+    TOKEN_ROTATION_ANNOTATION,
+    WORKER_PORT,
+    ClusterFacts,
+    Names,
+    render_children,
+    render_token_secret,
+)
 from .settings import Settings
 from .spec import Monitor, SpecError, parse_monitor
+from .state import OperatorState
 from .status import Event, Observation, compute_status
 
 log = logging.getLogger(__name__)
+#: Users change this annotation on a ModelMonitor to rotate its ingestion token.
 ROTATE_ANNOTATION = "modelmonitor.io/rotate-token"
-# Re-entrant: a refresh holds it while deciding whether to reconcile, and reconcile takes it.
-_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
-# The last status this process published per monitor: handlers running on an older copy of
-# the object diff against it, so one transition yields one event.
-_published: dict[str, dict[str, Any]] = {}
-# Worker Deployment uid -> the metadata.generation this process last applied or saw: a worker
-# event with another generation means its spec was changed by someone else (or it is new).
-_worker_generation: dict[str, int] = {}
-
-
-def worker_spec_changed(uid: str, generation: int | None, event_type: str) -> bool:
-    """Whether a worker Deployment event calls for applying the children again: it was
-    deleted, or its spec generation is not the one last applied or seen."""
-    if event_type == "DELETED":
-        _worker_generation.pop(uid, None)
-        return True
-    changed = _worker_generation.get(uid) != generation
-    if generation is not None:
-        _worker_generation[uid] = generation
-    return changed
+Write = Literal["always", "changes"]
 
 
 @dataclass
@@ -60,34 +53,40 @@ class Context:
     kube: Kube
     settings: Settings
     health: HealthReader
+    state: OperatorState
 
 
-def _key(body: dict[str, Any]) -> str:
+def _fresh(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """``body``, or the object read again when ``body`` may predate our last status write
+    (a watch event in flight while another handler wrote)."""
+    if ctx.state.is_current(body):
+        return body
     meta = body.get("metadata", {})
-    return meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
+    try:
+        return ctx.kube.get(API_VERSION, KIND, meta.get("namespace", ""), meta["name"])
+    except NotFound:
+        return body
 
 
-def _previous(body: dict[str, Any]) -> dict[str, Any]:
-    return _published.get(_key(body)) or body.get("status") or {}
-
-
-def _remember(body: dict[str, Any], result: Result) -> Result:
-    _published[_key(body)] = result.status
-    _count_health()
-    return result
-
-
-def _count_health() -> None:
-    counts = Counter(s.get("health", "Unknown") for s in list(_published.values()))
-    for health in ("Healthy", "Warning", "Critical", "Unknown"):
-        MONITORS.labels(health=health).set(counts.get(health, 0))
-
-
-def forget(body: dict[str, Any]) -> None:
-    """Drop what is remembered of a deleted monitor."""
-    _published.pop(_key(body), None)
-    _locks.pop(_key(body), None)
-    _count_health()
+def publish(ctx: Context, body: dict[str, Any], result: Result, write: Write = "always") -> None:
+    """Write ``result.status`` (a merge patch of the status subresource) and post its events.
+    ``write="changes"``: skip the write when conditions and health are unchanged."""
+    old = body.get("status") or {}
+    new = result.status
+    if write == "changes" and (new.get("conditions"), new.get("health")) == (
+        old.get("conditions"),
+        old.get("health"),
+    ):
+        return
+    meta = body.get("metadata", {})
+    try:
+        out = ctx.kube.patch_status(meta.get("namespace", ""), meta["name"], new)
+    except NotFound:
+        return  # deleted meanwhile
+    ctx.state.wrote(body, (out or {}).get("metadata", {}).get("resourceVersion"), new["health"])
+    owner: Any = body  # a plain dict serves kopf.event as well as a kopf.Body
+    for e in result.events:
+        kopf.event(owner, type=e.type, reason=e.reason, message=e.message)
 
 
 def _key_metric(monitor: Monitor) -> str | None:
@@ -97,7 +96,7 @@ def _key_metric(monitor: Monitor) -> str | None:
     return {"regression": "rmse"}.get(monitor.spec.model.task, "accuracy")
 
 
-def _base_observation(body: dict[str, Any], monitor: Monitor) -> dict[str, Any]:
+def _base_observation(monitor: Monitor) -> dict[str, Any]:
     return {
         "generation": monitor.generation,
         "model": monitor.model_name,
@@ -108,162 +107,175 @@ def _base_observation(body: dict[str, Any], monitor: Monitor) -> dict[str, Any]:
     }
 
 
-def reconcile(ctx: Context, body: dict[str, Any], *, read_health: bool = False) -> Result:
-    """Make the children match the spec and compute the status. Never raises for bad input:
-    an unusable spec or a missing prerequisite becomes a condition, and nothing is changed."""
-    with _locks[_key(body)]:
-        start = time.monotonic()
-        previous = _previous(body)
-        meta = body.get("metadata", {})
-        if meta.get("deletionTimestamp"):
-            return Result(previous, [])  # going away with its children: nothing to do
-        try:
-            monitor = parse_monitor(body)
-        except SpecError as e:
-            RECONCILES.labels(result="invalid").inc()
-            obs = Observation(
-                generation=int(meta.get("generation", 0)),
-                model=(body.get("spec", {}).get("model") or {}).get("name") or meta.get("name", ""),
-                spec_error=str(e),
-            )
-            return _remember(body, Result(*compute_status(obs, previous, now_iso())))
+def reconcile(
+    ctx: Context, body: dict[str, Any], *, read_health: bool = False, write: Write = "always"
+) -> Result:
+    """Make the children match the spec, compute the status and publish it. Never raises for
+    bad input: an unusable spec or a missing prerequisite becomes a condition, and nothing is
+    changed."""
+    with ctx.state.lock(body):
+        body = _fresh(ctx, body)
+        result = _reconcile(ctx, body, read_health)
+        if result is not None:
+            publish(ctx, body, result, write)
+        return result or Result(body.get("status") or {}, [])
 
-        kube = ctx.kube
-        base = _base_observation(body, monitor)
-        target = observe_target(kube, monitor)
-        problems = tuple(check_prerequisites(kube, monitor))
-        prometheus_operator = kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor")
-        apply_error = None
-        applied: tuple[str, ...] = tuple(previous.get("children") or ())
-        if not problems:
-            # Missing prerequisites leave existing children as they were: what already
-            # works keeps working until the spec can be satisfied.
-            try:
-                applied = _apply_children(
-                    ctx, body, monitor, target.pod_labels, prometheus_operator
-                )
-            except ApiException as e:
-                if _namespace_terminating(e):
-                    log.debug("%s is being deleted: nothing to apply", monitor.namespace)
-                    return Result(previous, [])
-                apply_error = f"{e.status} {e.reason}: {_api_message(e)}"
-                log.warning(
-                    "applying children of %s/%s failed: %s",
-                    monitor.namespace,
-                    monitor.name,
-                    apply_error,
-                )
-        worker = observe_worker(kube, monitor)
-        health = ctx.health.read(monitor) if read_health and not problems else None
+
+def _reconcile(ctx: Context, body: dict[str, Any], read_health: bool) -> Result | None:
+    start = time.monotonic()
+    previous = body.get("status") or {}
+    meta = body.get("metadata", {})
+    if meta.get("deletionTimestamp"):
+        return None  # going away with its children: nothing to do
+    try:
+        monitor = parse_monitor(body)
+    except SpecError as e:
+        RECONCILES.labels(result="invalid").inc()
         obs = Observation(
-            **base,
-            problems=problems,
-            apply_error=apply_error,
-            target=target,
-            worker=worker,
-            prometheus_operator=prometheus_operator,
-            health=health,
-            children=applied,
+            generation=int(meta.get("generation", 0)),
+            model=(body.get("spec", {}).get("model") or {}).get("name") or meta.get("name", ""),
+            spec_error=str(e),
         )
-        status, events = compute_status(obs, previous, now_iso())
-        RECONCILE_SECONDS.observe(time.monotonic() - start)
-        RECONCILES.labels(result="error" if apply_error else "problem" if problems else "ok").inc()
-        return _remember(body, Result(status, events))
+        return Result(*compute_status(obs, previous, now_iso()))
+
+    kube = ctx.kube
+    target = observe_target(kube, monitor)
+    problems = tuple(check_prerequisites(kube, monitor))
+    prometheus_operator = kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor")
+    apply_error = None
+    applied: tuple[str, ...] = tuple(previous.get("children") or ())
+    if not problems:
+        # Missing prerequisites leave existing children as they were: what already works
+        # keeps working until the spec can be satisfied.
+        try:
+            facts = ClusterFacts(target.pod_labels, prometheus_operator)
+            applied = _apply_children(ctx, body, monitor, facts)
+        except ApiException as e:
+            if _namespace_terminating(e):
+                log.debug("%s is being deleted: nothing to apply", monitor.namespace)
+                return None
+            apply_error = f"{e.status} {e.reason}: {_api_message(e)}"
+            log.warning(
+                "applying children of %s/%s failed: %s",
+                monitor.namespace,
+                monitor.name,
+                apply_error,
+            )
+    obs = Observation(
+        **_base_observation(monitor),
+        problems=problems,
+        apply_error=apply_error,
+        target=target,
+        worker=observe_worker(kube, monitor),
+        prometheus_operator=prometheus_operator,
+        health=ctx.health.read(monitor) if read_health and not problems else None,
+        children=applied,
+    )
+    status, events = compute_status(obs, previous, now_iso())
+    RECONCILE_SECONDS.observe(time.monotonic() - start)
+    RECONCILES.labels(result="error" if apply_error else "problem" if problems else "ok").inc()
+    return Result(status, events)
 
 
 def _apply_children(
-    ctx: Context,
-    body: dict[str, Any],
-    monitor: Monitor,
-    target_pod_labels: dict[str, str] | None,
-    prometheus_operator: bool,
+    ctx: Context, body: dict[str, Any], monitor: Monitor, facts: ClusterFacts
 ) -> tuple[str, ...]:
     kube = ctx.kube
-    children = render_children(
-        monitor, ctx.settings, Observed(target_pod_labels, prometheus_operator)
-    )
+    names = Names(monitor.name)
+    rotation = (body.get("metadata", {}).get("annotations") or {}).get(ROTATE_ANNOTATION, "")
+    worker = kube.get_or_none("apps/v1", "Deployment", monitor.namespace, names.worker)
+    made_for = _token_rotation(worker)
     applied = []
     if monitor.spec.worker.auth.enabled:
-        _ensure_token(ctx, body, monitor)
-        applied.append(f"Secret/{Names(monitor.name).token}")
+        _ensure_token(ctx, monitor, rotation, made_for)
+        applied.append(f"Secret/{names.token}")
+    children = render_children(monitor, ctx.settings, facts, token_rotation=rotation)
     for obj in children.objects:
         out = kube.apply(obj)
         if obj["kind"] == "Deployment":
             meta = out.get("metadata") or {}
             if meta.get("uid") and meta.get("generation") is not None:
-                _worker_generation[meta["uid"]] = meta["generation"]
+                ctx.state.worker_generations[meta["uid"]] = meta["generation"]
         applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
-    previous = set((body.get("status") or {}).get("children") or ())
     for api_version, kind, name in children.absent:
-        # Only delete what this operator applied before (recorded in status.children).
-        if f"{kind}/{name}" in previous:
+        if kind == "Secret":
+            # Secrets cannot be read (RBAC): the worker Deployment records whether a token
+            # was made for it.
+            if made_for is not None:
+                kube.delete(api_version, kind, monitor.namespace, name)
+            continue
+        existing = kube.get_or_none(api_version, kind, monitor.namespace, name)
+        if existing is not None and _owned_by(existing, monitor):
             kube.delete(api_version, kind, monitor.namespace, name)
     return tuple(applied)
 
 
-def _ensure_token(ctx: Context, body: dict[str, Any], monitor: Monitor) -> None:
-    """Create the ingestion token Secret once; rotate it when the rotate annotation changes.
-    The token is random and never logged, put in status or in events."""
-    name = Names(monitor.name).token
-    rotate = (body.get("metadata", {}).get("annotations") or {}).get(ROTATE_ANNOTATION, "")
-    existing = ctx.kube.get_or_none("v1", "Secret", monitor.namespace, name)
-    if existing is not None:
-        seen = (existing.get("metadata", {}).get("annotations") or {}).get(ROTATE_ANNOTATION, "")
-        if seen == rotate:
-            return
-    token = secrets.token_urlsafe(32)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": name,
-            "namespace": monitor.namespace,
-            "labels": labels(monitor, ctx.settings),
-            "annotations": {ROTATE_ANNOTATION: rotate},
-            "ownerReferences": [monitor.owner_reference()],
-        },
-        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
-    }
-    ctx.kube.apply(secret)
+def _owned_by(obj: dict[str, Any], monitor: Monitor) -> bool:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(r.get("uid") == monitor.uid and r.get("controller") for r in refs)
 
 
-def refresh(ctx: Context, body: dict[str, Any], *, read_health: bool = True) -> Result:
-    """Status refresh (the timer, and the worker's availability changing). Re-applies children
-    only when the last reconcile did not finish (invalid spec fixed elsewhere, prerequisite now
-    present, stale generation); otherwise it only reads the target and the worker. It decides
-    under the monitor's lock, so an event that arrives while the first reconcile is still
-    applying waits for it instead of applying everything a second time."""
-    with _locks[_key(body)]:
-        status = _previous(body)
-        meta = body.get("metadata", {})
-        conditions = {c.get("type"): c for c in status.get("conditions", [])}
-        ready = conditions.get("Ready", {})
-        stale = status.get("observedGeneration") != meta.get("generation")
-        unfinished = ready.get("reason") in (
-            None,
-            "ApplyFailed",
-            "ReferenceNotFound",
-            "InvalidSpec",
-        )
-        target_missing = conditions.get("TargetFound", {}).get("status") == "False"
-        if stale or unfinished or target_missing:
+def _token_rotation(worker: dict[str, Any] | None) -> str | None:
+    """The rotation the current token was made for, as the worker Deployment records it
+    (None: no Deployment, or no token made for it)."""
+    if worker is None:
+        return None
+    return (worker.get("metadata", {}).get("annotations") or {}).get(TOKEN_ROTATION_ANNOTATION)
+
+
+def _ensure_token(ctx: Context, monitor: Monitor, rotation: str, made_for: str | None) -> None:
+    """Create the ingestion token Secret when absent; replace it when the rotate annotation
+    differs from the one the worker Deployment records. The operator never reads Secrets
+    (its role cannot): creation answers 409 when one exists. The token is random and never
+    logged, put in status or in events."""
+    secret = render_token_secret(monitor, ctx.settings, secrets.token_urlsafe(32), rotation)
+    if ctx.kube.create_if_absent(secret):
+        return
+    if made_for is not None and made_for != rotation:
+        ctx.kube.apply(secret)
+
+
+def refresh(
+    ctx: Context, body: dict[str, Any], *, read_health: bool = True, write: Write = "always"
+) -> Result:
+    """Status refresh (the timer, and the worker's availability changing). Re-applies
+    children only when the last reconcile did not finish (invalid spec fixed elsewhere,
+    prerequisite now present, stale generation, target missing); otherwise it only reads the
+    target and the worker. It decides under the monitor's lock, so an event that arrives while
+    the first reconcile is still applying waits for it instead of applying again."""
+    with ctx.state.lock(body):
+        body = _fresh(ctx, body)
+        status = body.get("status") or {}
+        if needs_reconcile(status, body.get("metadata", {}).get("generation")):
             STATUS_REFRESHES.labels(result="reconciled").inc()
-            return reconcile(ctx, body, read_health=read_health)
+            return reconcile(ctx, body, read_health=read_health, write=write)
         STATUS_REFRESHES.labels(result="refreshed").inc()
         try:
             monitor = parse_monitor(body)
         except SpecError:
             return Result(status, [])
         obs = Observation(
-            **_base_observation(body, monitor),
+            **_base_observation(monitor),
             target=observe_target(ctx.kube, monitor),
             worker=observe_worker(ctx.kube, monitor),
             prometheus_operator=ctx.kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor"),
             health=ctx.health.read(monitor) if read_health else None,
             children=tuple(status.get("children") or ()),
         )
-        return _remember(body, Result(*compute_status(obs, status, now_iso())))
+        result = Result(*compute_status(obs, status, now_iso()))
+        publish(ctx, body, result, write)
+        return result
+
+
+def needs_reconcile(status: dict[str, Any], generation: int | None) -> bool:
+    """Whether a refresh must apply the children again: the status describes an older spec,
+    the last reconcile did not finish (invalid spec, apply failure, missing reference), or
+    the target was missing (it may have appeared)."""
+    conditions = {c.get("type"): c for c in status.get("conditions", [])}
+    stale = status.get("observedGeneration") != generation
+    unfinished = conditions.get(READY, {}).get("reason") in Reason.UNFINISHED
+    target_missing = conditions.get(TARGET_FOUND, {}).get("status") == "False"
+    return stale or unfinished or target_missing
 
 
 def _namespace_terminating(e: ApiException) -> bool:

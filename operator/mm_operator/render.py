@@ -1,16 +1,15 @@
 """Desired child objects of a ModelMonitor: pure functions of the parsed spec, the operator's
-settings and a few observations. No I/O here; :mod:`mm_operator.apply` sends the result."""
+settings and a few observations. No I/O here; :mod:`mm_operator.reconcile` sends the result."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from monitor_worker.config import (
+from mm_api.worker_config import (
     Identity,
     IngestionSpec,
     ModelInfo,
@@ -18,6 +17,7 @@ from monitor_worker.config import (
     SnapshotSpec,
     WorkerConfig,
     WorkerData,
+    worker_config_yaml,
 )
 
 from .rules import render_rule_groups
@@ -33,13 +33,16 @@ TOKEN_KEY = "token"
 STATE_DIR = "/var/lib/model-monitor"
 RUN_AS = 65532  # the image's non-root user (see Dockerfile)
 CHECKSUM_ANNOTATION = "modelmonitor.io/config-checksum"
+#: On the worker Deployment: the rotate-token value its token Secret was made for (the
+#: operator cannot read Secrets, so this is how it knows whether a rotation is due).
+TOKEN_ROTATION_ANNOTATION = "modelmonitor.io/token-rotation"
 NAME_LABEL = "modelmonitor.io/name"
 DEFAULT_GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 
 
 @dataclass(frozen=True)
-class Observed:
+class ClusterFacts:
     """What the operator saw in the cluster that shapes the children."""
 
     target_pod_labels: dict[str, str] | None = None
@@ -77,7 +80,8 @@ class Children:
     absent: list[tuple[str, str, str]] = field(default_factory=list)  # (apiVersion, kind, name)
 
 
-def labels(monitor: Monitor, settings: Settings) -> dict[str, str]:
+def object_labels(monitor: Monitor, settings: Settings) -> dict[str, str]:
+    """Kubernetes labels of every child object."""
     return {
         **settings.default_labels,
         "app.kubernetes.io/name": "monitor-worker",
@@ -101,7 +105,7 @@ def _meta(monitor: Monitor, settings: Settings, name: str, **extra: Any) -> dict
     return {
         "name": name,
         "namespace": monitor.namespace,
-        "labels": labels(monitor, settings),
+        "labels": object_labels(monitor, settings),
         "ownerReferences": [monitor.owner_reference()],
         **extra,
     }
@@ -150,13 +154,8 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
         ),
         snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
-        alert_severity=spec.alerts.severity,
+        alerts=spec.alerts,
     )
-
-
-def worker_config_yaml(config: WorkerConfig) -> str:
-    data = config.model_dump(by_alias=True, exclude_none=True, mode="json")
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def render_config_map(monitor: Monitor, settings: Settings) -> dict[str, Any]:
@@ -223,7 +222,7 @@ def _resources(monitor: Monitor) -> dict[str, Any]:
     return resources
 
 
-def _scheduling(monitor: Monitor, observed: Observed) -> dict[str, Any]:
+def _scheduling(monitor: Monitor, facts: ClusterFacts) -> dict[str, Any]:
     w = monitor.spec.worker
     pod: dict[str, Any] = {}
     node_selector = dict(w.node_selector)
@@ -240,14 +239,14 @@ def _scheduling(monitor: Monitor, observed: Observed) -> dict[str, Any]:
         pod["nodeSelector"] = node_selector
     if tolerations:
         pod["tolerations"] = tolerations
-    if w.colocate and observed.target_pod_labels:
+    if w.colocate and facts.target_pod_labels:
         pod["affinity"] = {
             "podAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [
                     {
                         "weight": 100,
                         "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": dict(observed.target_pod_labels)},
+                            "labelSelector": {"matchLabels": dict(facts.target_pod_labels)},
                             "topologyKey": "kubernetes.io/hostname",
                         },
                     }
@@ -258,7 +257,11 @@ def _scheduling(monitor: Monitor, observed: Observed) -> dict[str, Any]:
 
 
 def render_deployment(
-    monitor: Monitor, settings: Settings, observed: Observed, config_map: dict[str, Any]
+    monitor: Monitor,
+    settings: Settings,
+    facts: ClusterFacts,
+    config_map: dict[str, Any],
+    token_rotation: str = "",
 ) -> dict[str, Any]:
     names = Names(monitor.name)
     volumes, mounts = _volumes(monitor)
@@ -311,12 +314,15 @@ def render_deployment(
         },
         "containers": [container],
         "volumes": volumes,
-        **_scheduling(monitor, observed),
+        **_scheduling(monitor, facts),
     }
+    meta = _meta(monitor, settings, names.worker)
+    if monitor.spec.worker.auth.enabled:
+        meta["annotations"] = {TOKEN_ROTATION_ANNOTATION: token_rotation}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(monitor, settings, names.worker),
+        "metadata": meta,
         "spec": {
             "replicas": monitor.spec.worker.replicas,
             # One pod owns the window state and its snapshots: never two at once.
@@ -324,7 +330,7 @@ def render_deployment(
             "selector": {"matchLabels": selector_labels(monitor)},
             "template": {
                 "metadata": {
-                    "labels": labels(monitor, settings),
+                    "labels": object_labels(monitor, settings),
                     "annotations": {CHECKSUM_ANNOTATION: checksum(config_map["data"])},
                 },
                 "spec": pod_spec,
@@ -333,9 +339,9 @@ def render_deployment(
     }
 
 
-def render_service(monitor: Monitor, settings: Settings, observed: Observed) -> dict[str, Any]:
+def render_service(monitor: Monitor, settings: Settings, facts: ClusterFacts) -> dict[str, Any]:
     meta = _meta(monitor, settings, Names(monitor.name).worker)
-    if not observed.prometheus_operator:
+    if not facts.prometheus_operator:
         # Without the Prometheus Operator, annotation-based discovery is the common fallback.
         meta["annotations"] = {
             "prometheus.io/scrape": "true",
@@ -385,12 +391,12 @@ def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, An
 
 
 def render_network_policy(
-    monitor: Monitor, settings: Settings, observed: Observed
+    monitor: Monitor, settings: Settings, facts: ClusterFacts
 ) -> dict[str, Any]:
     np = monitor.spec.worker.network_policy
     sources: list[dict[str, Any]] = []
-    if observed.target_pod_labels:
-        sources.append({"podSelector": {"matchLabels": dict(observed.target_pod_labels)}})
+    if facts.target_pod_labels:
+        sources.append({"podSelector": {"matchLabels": dict(facts.target_pod_labels)}})
     prometheus_peer: dict[str, Any] = {}
     if np.prometheus_namespace_selector:
         prometheus_peer["namespaceSelector"] = {
@@ -418,28 +424,50 @@ def render_network_policy(
     }
 
 
-def render_children(monitor: Monitor, settings: Settings, observed: Observed) -> Children:
-    """Every object the ModelMonitor should own, in the order they are applied."""
+def render_token_secret(
+    monitor: Monitor, settings: Settings, token: str, rotation: str
+) -> dict[str, Any]:
+    """The worker's ingestion token (random, made by the caller), for ``rotation`` (the
+    ModelMonitor's rotate-token annotation when it was made)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(
+            monitor,
+            settings,
+            Names(monitor.name).token,
+            annotations={TOKEN_ROTATION_ANNOTATION: rotation},
+        ),
+        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
+def render_children(
+    monitor: Monitor, settings: Settings, facts: ClusterFacts, token_rotation: str = ""
+) -> Children:
+    """Every object the ModelMonitor should own, in the order they are applied (the token
+    Secret apart: :func:`render_token_secret`, made only when absent or rotated)."""
     names = Names(monitor.name)
     spec = monitor.spec
     children = Children()
     config_map = render_config_map(monitor, settings)
     children.objects += [
         config_map,
-        render_deployment(monitor, settings, observed, config_map),
-        render_service(monitor, settings, observed),
+        render_deployment(monitor, settings, facts, config_map, token_rotation),
+        render_service(monitor, settings, facts),
     ]
     monitoring = [
         ("ServiceMonitor", spec.prometheus.service_monitor.enabled, render_service_monitor),
         ("PrometheusRule", spec.prometheus.rule.enabled, render_prometheus_rule),
     ]
     for kind, enabled, render in monitoring:
-        if enabled and observed.prometheus_operator:
+        if enabled and facts.prometheus_operator:
             children.objects.append(render(monitor, settings))
-        elif observed.prometheus_operator:
+        elif facts.prometheus_operator:
             children.absent.append(("monitoring.coreos.com/v1", kind, names.monitoring))
     if spec.worker.network_policy.enabled:
-        children.objects.append(render_network_policy(monitor, settings, observed))
+        children.objects.append(render_network_policy(monitor, settings, facts))
     else:
         children.absent.append(("networking.k8s.io/v1", "NetworkPolicy", names.worker))
     if not spec.worker.auth.enabled:

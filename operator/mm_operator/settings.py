@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from monitor_worker.config import format_validation_error, parse_duration
+from mm_api.durations import parse_duration
+from mm_api.sections import format_validation_error
 
 
 class Settings(BaseModel):

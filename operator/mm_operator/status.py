@@ -20,6 +20,7 @@ from .conditions import (
     TARGET_FOUND,
     WORKER_AVAILABLE,
     Condition,
+    Reason,
     get_condition,
     set_condition,
 )
@@ -74,13 +75,13 @@ class Event:
 def _conditions(obs: Observation) -> list[Condition]:
     conds: list[Condition] = []
     if obs.spec_error:
-        conds.append(Condition(READY, "False", "InvalidSpec", obs.spec_error))
+        conds.append(Condition(READY, "False", Reason.INVALID_SPEC, obs.spec_error))
         return conds
     if obs.problems:
         p = obs.problems[0]
         conds.append(Condition(READY, "False", p.reason, f"{p.field}: {p.message}"))
     elif obs.apply_error:
-        conds.append(Condition(READY, "False", "ApplyFailed", obs.apply_error))
+        conds.append(Condition(READY, "False", Reason.APPLY_FAILED, obs.apply_error))
 
     t = obs.target
     if t is not None:
@@ -92,7 +93,7 @@ def _conditions(obs: Observation) -> list[Condition]:
     if not obs.monitoring_wanted:
         conds.append(
             Condition(
-                MONITORING_CONFIGURED, "False", "Disabled", "ServiceMonitor and rule disabled"
+                MONITORING_CONFIGURED, "False", Reason.DISABLED, "ServiceMonitor and rule disabled"
             )
         )
     elif obs.prometheus_operator:
@@ -100,7 +101,7 @@ def _conditions(obs: Observation) -> list[Condition]:
             Condition(
                 MONITORING_CONFIGURED,
                 "True",
-                "PrometheusOperator",
+                Reason.PROMETHEUS_OPERATOR,
                 "ServiceMonitor and PrometheusRule applied",
             )
         )
@@ -109,7 +110,7 @@ def _conditions(obs: Observation) -> list[Condition]:
             Condition(
                 MONITORING_CONFIGURED,
                 "False",
-                "PrometheusOperatorMissing",
+                Reason.PROMETHEUS_OPERATOR_MISSING,
                 "monitoring.coreos.com CRDs are not installed: the worker Service carries "
                 "prometheus.io/scrape annotations instead, and no alert rules are installed",
             )
@@ -118,13 +119,13 @@ def _conditions(obs: Observation) -> list[Condition]:
         target_ok = t is not None and t.found
         worker_ok = any(c.type == WORKER_AVAILABLE and c.status == "True" for c in conds)
         if target_ok and worker_ok:
-            conds.insert(0, Condition(READY, "True", "Reconciled", "worker running and wired"))
+            conds.insert(0, Condition(READY, "True", Reason.RECONCILED, "worker running and wired"))
         else:
             missing = [n for n, ok in (("target", target_ok), ("worker", worker_ok)) if not ok]
             conds.insert(
                 0,
                 Condition(
-                    READY, "False", "Waiting", f"waiting for the {' and the '.join(missing)}"
+                    READY, "False", Reason.WAITING, f"waiting for the {' and the '.join(missing)}"
                 ),
             )
     conds.append(_health_condition(obs))
@@ -134,9 +135,9 @@ def _conditions(obs: Observation) -> list[Condition]:
 def health_of(obs: Observation) -> tuple[str, str, str]:
     """(health, reason, message)."""
     if obs.spec_error or obs.problems:
-        return "Unknown", "NotConfigured", "the monitor is not configured (see Ready)"
+        return "Unknown", Reason.NOT_CONFIGURED, "the monitor is not configured (see Ready)"
     if obs.target is not None and not obs.target.found:
-        return "Unknown", "TargetNotFound", obs.target.message
+        return "Unknown", Reason.TARGET_NOT_FOUND, obs.target.message
     w = obs.worker
     h = obs.health
     firing = sorted(
@@ -146,18 +147,18 @@ def health_of(obs: Observation) -> tuple[str, str, str]:
     if firing:
         worst = firing[0].severity
         names = ", ".join(sorted({a.name for a in firing if a.severity == worst}))
-        return worst.capitalize(), "AlertsFiring", f"{worst} alerts firing: {names}"
+        return worst.capitalize(), Reason.ALERTS_FIRING, f"{worst} alerts firing: {names}"
     if w is not None and w.desired == 0:
-        return "Unknown", "WorkerPaused", "spec.worker.replicas is 0"
+        return "Unknown", Reason.WORKER_PAUSED, "spec.worker.replicas is 0"
     if w is not None and (not w.exists or w.available < w.desired):
-        return "Unknown", "WorkerUnavailable", w.message
+        return "Unknown", Reason.WORKER_UNAVAILABLE, w.message
     if h is None:
-        return "Unknown", "NotEvaluated", "no health reading yet"
+        return "Unknown", Reason.NOT_EVALUATED, "no health reading yet"
     if h.error:
-        return "Unknown", "HealthSourceUnavailable", f"{h.source}: {h.error}"
+        return "Unknown", Reason.HEALTH_SOURCE_UNAVAILABLE, f"{h.source}: {h.error}"
     if h.enough_data is False:
-        return "Unknown", "InsufficientData", "the window holds fewer records than minSamples"
-    return "Healthy", "NoAlerts", f"no warning or critical alerts ({h.source})"
+        return "Unknown", Reason.INSUFFICIENT_DATA, "the window holds fewer records than minSamples"
+    return "Healthy", Reason.NO_ALERTS, f"no warning or critical alerts ({h.source})"
 
 
 def _health_condition(obs: Observation) -> Condition:

@@ -26,7 +26,7 @@ def _apply(cluster, obj: dict, ns: str | None = None, check: bool = True):
 
 
 def _kubectl_cmd(cluster) -> list[str]:
-    from devcluster.controlplane import kubectl_binary
+    from devcluster.tools import kubectl_binary
 
     return [kubectl_binary(), f"--kubeconfig={cluster.kubeconfig}"]
 
@@ -197,7 +197,7 @@ def test_service_account_kubeconfig_is_limited_to_its_role(cluster, namespace, t
     kc = service_account_kubeconfig(
         cluster.kubeconfig, namespace, "reader", tmp_path / "sa.kubeconfig"
     )
-    from devcluster.controlplane import kubectl
+    from devcluster.tools import kubectl
 
     assert "kube-root-ca.crt" in kubectl(kc, "get", "configmaps", "-n", namespace)
     with pytest.raises(subprocess.CalledProcessError) as denied:

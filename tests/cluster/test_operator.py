@@ -10,8 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from devcluster.controlplane import kubectl
 from devcluster.processes import wait_until
+from devcluster.tools import kubectl
 from tests.support.operator import get_json
 
 pytestmark = pytest.mark.cluster
@@ -126,7 +126,7 @@ def test_children_owned_and_status_ready(cluster, operator, namespace):
 
     # The worker's config is the worker's schema, rendered from the spec.
     cm = get_json(cluster.kubeconfig, "configmap", "mm-fraud-config", "-n", namespace)
-    from monitor_worker.config import parse_config
+    from mm_api.worker_config import parse_config
 
     config = parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
     assert config.quality.thresholds[0].metric == "accuracy"
@@ -350,6 +350,6 @@ def test_operator_rbac_is_limited(cluster, operator_kubeconfig, namespace):
 
 
 def _kubectl(kubeconfig):
-    from devcluster.controlplane import kubectl_binary
+    from devcluster.tools import kubectl_binary
 
     return [kubectl_binary(), f"--kubeconfig={kubeconfig}"]

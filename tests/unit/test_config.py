@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor_worker.config import ConfigError, parse_config, parse_duration
+from mm_api.durations import parse_duration
+from mm_api.worker_config import ConfigError, parse_config
 
 
 def minimal(**overrides):

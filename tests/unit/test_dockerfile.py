@@ -225,7 +225,7 @@ def test_dockerignore_sends_what_copy_needs_and_nothing_else(stages, tmp_path: P
         for source in sources:
             assert (tmp_path / source).exists(), f"COPY {source}: excluded by .dockerignore"
     top = {p.split("/")[0] for p in sent}
-    assert top == {"pyproject.toml", "README.md", "monitor_worker", "operator"}, top
+    assert top == {"pyproject.toml", "README.md", "mm_api", "monitor_worker", "operator"}, top
     assert not [p for p in sent if "__pycache__" in p or p.endswith(".pyc")]
     assert "operator/mm_operator/main.py" in sent
 
@@ -308,7 +308,7 @@ def test_builder_steps_give_a_working_install(stages: list[Stage], tmp_path: Pat
     # Installed as a wheel into the venv, not an editable link back to the sources.
     r = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
-         "import mm_operator, monitor_worker; print(mm_operator.__file__, monitor_worker.__file__)"],
+         "import mm_api, mm_operator, monitor_worker; print(mm_operator.__file__, monitor_worker.__file__)"],
         cwd="/", env=clean_env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     for path in r.stdout.split():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mm_api.worker_config import load_config
 from mm_operator.spec import parse_monitor
-from monitor_worker.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [

@@ -11,6 +11,7 @@ from ..health import HealthReader
 from ..kube import Kube
 from ..reconcile import Context
 from ..settings import load_settings
+from ..state import OperatorState
 
 KOPF_PREFIX = "kopf.modelmonitor.io"
 
@@ -36,4 +37,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Retry a failed handler soon, then back off (409/429 are retried inside the client too).
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     config = load_settings()
-    memo.ctx = Context(kube=Kube.from_environment(), settings=config, health=HealthReader(config))
+    memo.ctx = Context(
+        kube=Kube.from_environment(),
+        settings=config,
+        health=HealthReader(config),
+        state=OperatorState(),
+    )

@@ -13,10 +13,11 @@ from typing import Any
 
 import kopf
 
+from mm_api.spec import API_VERSION, KIND
+
 from ..kube import NotFound
-from ..reconcile import Context, reconcile, refresh, worker_spec_changed
+from ..reconcile import Context, reconcile, refresh
 from ..render import NAME_LABEL
-from ..spec import API_VERSION, KIND
 from .transient import retry_transient
 
 log = logging.getLogger(__name__)
@@ -29,21 +30,9 @@ def _update_monitor(ctx: Context, namespace: str, name: str, *, reapply: bool = 
     except NotFound:
         return
     if reapply:
-        result = reconcile(ctx, body, read_health=False)
+        reconcile(ctx, body, read_health=False, write="changes")
     else:
-        result = refresh(ctx, body, read_health=False)
-    old = body.get("status") or {}
-    if result.status.get("conditions") == old.get("conditions") and result.status.get(
-        "health"
-    ) == old.get("health"):
-        return  # nothing new to say: no write
-    try:
-        ctx.kube.patch_status(namespace, name, result.status)
-    except NotFound:
-        return  # deleted meanwhile
-    owner: Any = body  # a plain dict serves kopf.event as well as a kopf.Body
-    for e in result.events:
-        kopf.event(owner, type=e.type, reason=e.reason, message=e.message)
+        refresh(ctx, body, read_health=False, write="changes")
 
 
 def _on_workload(
@@ -62,7 +51,7 @@ def _on_workload(
     if labels.get("app.kubernetes.io/managed-by") == MANAGED["app.kubernetes.io/managed-by"]:
         owner = labels.get(NAME_LABEL)
         if kind == "Deployment" and owner:
-            reapply = worker_spec_changed(
+            reapply = ctx.state.worker_spec_changed(
                 str(meta.get("uid") or f"{namespace}/{name}"), meta.get("generation"), event_type
             )
             _update_monitor(ctx, namespace, owner, reapply=reapply)

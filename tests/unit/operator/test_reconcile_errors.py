@@ -37,8 +37,9 @@ def test_other_forbidden_errors_are_not_mistaken_for_it():
 
 
 def test_worker_events_reapply_only_on_spec_change_or_deletion():
-    from mm_operator.reconcile import worker_spec_changed
+    from mm_operator.state import OperatorState
 
+    worker_spec_changed = OperatorState().worker_spec_changed
     uid = "test-uid-1"
     assert worker_spec_changed(uid, 1, "ADDED")  # first seen: apply
     assert not worker_spec_changed(uid, 1, "MODIFIED")  # status-only change

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mm_operator.render import Observed, render_children, render_worker_config
+from mm_api.worker_config import parse_config
+from mm_operator.render import ClusterFacts, render_children, render_worker_config
 from mm_operator.settings import Settings
 from mm_operator.spec import parse_monitor
-from monitor_worker.config import parse_config
 
 SETTINGS = Settings(worker_image="registry.example/mm:1", default_labels={"team": "ml"})
 
@@ -34,7 +34,7 @@ def pod_spec(children):
 
 
 def test_children_names_labels_and_owner():
-    ch = render_children(monitor(), SETTINGS, Observed({"app": "fd"}))
+    ch = render_children(monitor(), SETTINGS, ClusterFacts({"app": "fd"}))
     kinds = [(o["kind"], o["metadata"]["name"]) for o in ch.objects]
     assert kinds == [
         ("ConfigMap", "mm-fraud-config"),
@@ -51,7 +51,7 @@ def test_children_names_labels_and_owner():
 
 
 def test_pod_passes_restricted_profile_fields():
-    spec = pod_spec(render_children(monitor(), SETTINGS, Observed()))
+    spec = pod_spec(render_children(monitor(), SETTINGS, ClusterFacts()))
     sc = spec["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["seccompProfile"] == {"type": "RuntimeDefault"}
     c = spec["containers"][0]
@@ -65,13 +65,15 @@ def test_pod_passes_restricted_profile_fields():
 
 
 def test_no_gpu_means_no_gpu_fields():
-    spec = pod_spec(render_children(monitor(), SETTINGS, Observed()))
+    spec = pod_spec(render_children(monitor(), SETTINGS, ClusterFacts()))
     text = json.dumps(spec)
     assert "gpu" not in text and "tolerations" not in spec and "nodeSelector" not in spec
 
 
 def test_gpu_defaults_to_nvidia_toleration():
-    spec = pod_spec(render_children(monitor(worker={"gpu": {"count": 2}}), SETTINGS, Observed()))
+    spec = pod_spec(
+        render_children(monitor(worker={"gpu": {"count": 2}}), SETTINGS, ClusterFacts())
+    )
     assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert spec["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -84,7 +86,7 @@ def test_gpu_custom_resource_selector_and_tolerations():
         "nodeSelector": {"accel": "mi300"},
         "tolerations": [{"key": "amd", "operator": "Exists"}],
     }
-    spec = pod_spec(render_children(monitor(worker={"gpu": gpu}), SETTINGS, Observed()))
+    spec = pod_spec(render_children(monitor(worker={"gpu": gpu}), SETTINGS, ClusterFacts()))
     assert spec["containers"][0]["resources"]["limits"]["amd.com/gpu"] == "1"
     assert spec["nodeSelector"] == {"accel": "mi300"}
     assert spec["tolerations"] == [{"key": "amd", "operator": "Exists"}]
@@ -95,13 +97,13 @@ def test_gpu_custom_resource_selector_and_tolerations():
                                                               (True, None, False)])  # fmt: skip
 def test_colocation_affinity(colocate, labels, expected):
     spec = pod_spec(
-        render_children(monitor(worker={"colocate": colocate}), SETTINGS, Observed(labels))
+        render_children(monitor(worker={"colocate": colocate}), SETTINGS, ClusterFacts(labels))
     )
     assert ("affinity" in spec) is expected
 
 
 def test_without_prometheus_operator_annotations_instead():
-    ch = render_children(monitor(), SETTINGS, Observed(prometheus_operator=False))
+    ch = render_children(monitor(), SETTINGS, ClusterFacts(prometheus_operator=False))
     kinds = by_kind(ch)
     assert "ServiceMonitor" not in kinds and "PrometheusRule" not in kinds
     assert kinds["Service"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -112,7 +114,7 @@ def test_disabled_parts_are_listed_absent():
         prometheus={"serviceMonitor": {"enabled": False}},
         worker={"auth": {"enabled": False}},
     )
-    ch = render_children(m, SETTINGS, Observed())
+    ch = render_children(m, SETTINGS, ClusterFacts())
     assert ("monitoring.coreos.com/v1", "ServiceMonitor", "mm-fraud") in ch.absent
     assert ("v1", "Secret", "mm-fraud-token") in ch.absent
     assert "token" not in json.dumps(pod_spec(ch)["volumes"])
@@ -132,9 +134,9 @@ def test_worker_config_parses_with_the_worker_schema():
 
 
 def test_config_change_changes_pod_checksum():
-    a = render_children(monitor(), SETTINGS, Observed())
-    b = render_children(monitor(window={"size": "2h"}), SETTINGS, Observed())
-    c = render_children(monitor(), SETTINGS, Observed())
+    a = render_children(monitor(), SETTINGS, ClusterFacts())
+    b = render_children(monitor(window={"size": "2h"}), SETTINGS, ClusterFacts())
+    c = render_children(monitor(), SETTINGS, ClusterFacts())
 
     def checksum(ch):
         return by_kind(ch)["Deployment"]["spec"]["template"]["metadata"]["annotations"][

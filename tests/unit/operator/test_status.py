@@ -5,7 +5,7 @@ from __future__ import annotations
 from mm_operator.observe import Problem, TargetState, WorkerState
 from mm_operator.status import Alert, HealthReading, Observation, compute_status
 
-FOUND = TargetState(True, "Found", "found", {"app": "x"}, True)
+FOUND = TargetState(True, "Found", "found", {"app": "x"})
 UP = WorkerState(True, 1, 1, "Available", "1/1")
 
 

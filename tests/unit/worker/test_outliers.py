@@ -9,7 +9,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
-from monitor_worker.config import OutlierSpec
+from mm_api.sections import OutlierSpec
 from monitor_worker.outliers import OutlierDetector
 
 
@@ -62,7 +62,7 @@ def test_serving_does_not_import_sklearn():
 
     code = (
         "import sys, numpy as np\n"
-        "from monitor_worker.config import OutlierSpec\n"
+        "from mm_api.sections import OutlierSpec\n"
         "from monitor_worker.outliers import OutlierDetector\n"
         "d = OutlierDetector.fit(OutlierSpec(), np.random.default_rng(0).normal(size=(500, 3)))\n"
         "d.outlier_flags(np.zeros((5, 3)))\n"

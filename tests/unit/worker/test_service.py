@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from sklearn import metrics
 
-from monitor_worker.config import parse_config
-from monitor_worker.payload import REQUEST_TYPE, RESPONSE_TYPE, PayloadError
+from mm_api.worker_config import parse_config
+from monitor_worker.ingest import REQUEST_TYPE, RESPONSE_TYPE, PayloadError
 from monitor_worker.profile import build_profile
 from monitor_worker.reference import ReferenceData
 from monitor_worker.service import MonitorService

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from monitor_worker.payload import Batch, PayloadError, TypedDecoder, parse_columns, parse_records
+from monitor_worker.ingest import Batch, PayloadError, TypedDecoder, parse_columns, parse_records
 from monitor_worker.schema import DataSchema, Feature
 
 SCHEMAS = {

@@ -1,0 +1,128 @@
+"""Every metric the worker exports: name, kind, labels and help, in one table. The worker's
+exporter builds its series from it, the alert rules and the operator's health queries name
+series through it, and docs/metrics.md is checked against it (``tests/unit/test_docs.py``).
+
+Every series also carries the :data:`COMMON` labels; Prometheus adds ``namespace`` (and
+``job``, ``pod``...) from service discovery. Counters are exposed with the ``_total`` suffix
+(:attr:`Metric.series`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+COMMON = ("modelmonitor", "model")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: Literal["gauge", "counter", "histogram"]
+    help: str
+    labels: tuple[str, ...] = ()
+
+    @property
+    def series(self) -> str:
+        """The name PromQL sees (counters get ``_total``)."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        return (*COMMON, *self.labels)
+
+
+def _g(name: str, help: str, *labels: str) -> Metric:
+    return Metric(f"modelmonitor_{name}", "gauge", help, labels)
+
+
+def _c(name: str, help: str, *labels: str) -> Metric:
+    return Metric(f"modelmonitor_{name}", "counter", help, labels)
+
+
+# -- the worker and its inputs --------------------------------------------------------------------
+INFO = _g("info", "Always 1; the model's task as a label.", "task")
+REFERENCE_LOADED = _g(
+    "reference_loaded",
+    "1 when the reference is loaded and the worker computes figures; 0 while it retries.",
+)
+RECORDS = _c("records", "Records accepted (2xx) since the state began.")
+LATE_RECORDS = _c("late_records", "Records whose timestamp was older than the window.")
+LABELS = _c(
+    "labels",
+    "Labels by outcome: matched to a pending prediction by id, unmatched, expired (prediction "
+    "dropped before its label came: TTL or maxPending), or inline in the record.",
+    "outcome",
+)
+PREDICTIONS_LABELLED = _c("predictions_labelled", "Predictions joined with their label.")
+PREDICTIONS_CORRECT = _c(
+    "predictions_correct", "Labelled predictions that were right (for accuracy objectives)."
+)
+LAST_RECORD_TIMESTAMP = _g(
+    "last_record_timestamp_seconds", "When the last record arrived (Unix time; 0: never)."
+)
+LAST_LABEL_TIMESTAMP = _g(
+    "last_label_timestamp_seconds", "When the last label arrived (Unix time; 0: never)."
+)
+PENDING_LABELS = _g("pending_labels", "Predictions with an id waiting for their label.")
+SNAPSHOT_TIMESTAMP = _g("snapshot_timestamp_seconds", "When the state was last saved.")
+
+# -- the evaluated window --------------------------------------------------------------------------
+EVALUATION_TIMESTAMP = _g("evaluation_timestamp_seconds", "When the window was last evaluated.")
+EVALUATION_DURATION = _g("evaluation_duration_seconds", "How long the last evaluation took.")
+WINDOW_RECORDS = _g("window_records", "Records in the current window.")
+WINDOW_LABELLED = _g("window_labelled_records", "Labelled records in the current window.")
+WINDOW_SUFFICIENT = _g("window_sufficient", "1 when the window holds at least minSamples records.")
+QUALITY = _g("quality", "Quality over the window's labelled records.", "metric")
+FEATURE_DRIFT_SCORE = _g(
+    "feature_drift_score",
+    "Per-feature drift: the p-value of a test (ks, chi-square, z-test) or the distance "
+    "(wasserstein, jensen-shannon, psi).",
+    "feature",
+    "method",
+)
+FEATURE_DRIFT_DETECTED = _g(
+    "feature_drift_detected",
+    "1 when the feature drifted by its method and threshold.",
+    "feature",
+    "method",
+)
+FEATURE_DRIFT_THRESHOLD = _g(
+    "feature_drift_threshold",
+    "The threshold the feature's score is compared with.",
+    "feature",
+    "method",
+)
+DRIFT_SHARE = _g("drift_share", "Share of features drifted in the window.")
+DATASET_DRIFT = _g("dataset_drift", "1 when the drift share reaches drift.shareThreshold.")
+PREDICTION_DRIFT_SCORE = _g(
+    "prediction_drift_score", "Drift of the model's predictions: p-value or distance.", "method"
+)
+PREDICTION_DRIFT_DETECTED = _g(
+    "prediction_drift_detected", "1 when the predictions drifted.", "method"
+)
+PREDICTION_DRIFT_THRESHOLD = _g(
+    "prediction_drift_threshold",
+    "The threshold the predictions' drift score is compared with.",
+    "method",
+)
+SCORE_DRIFT_SCORE = _g(
+    "score_drift_score", "Drift of the model's scores: p-value or distance.", "method"
+)
+SCORE_DRIFT_DETECTED = _g("score_drift_detected", "1 when the scores drifted.", "method")
+SCORE_DRIFT_THRESHOLD = _g(
+    "score_drift_threshold", "The threshold the scores' drift score is compared with.", "method"
+)
+OUTLIER_RATIO = _g("outlier_ratio", "Share of outliers in a uniform sample of the window.")
+OUTLIERS_SCORED = _g("outliers_scored", "Rows scored for the outlier ratio.")
+
+# -- ingestion (the HTTP layer) --------------------------------------------------------------------
+INGEST_REQUESTS = _c(
+    "ingest_requests", "Ingestion requests by endpoint and HTTP status.", "endpoint", "code"
+)
+INGEST_QUEUE_DEPTH = _g("ingest_queue_depth", "Batches accepted and waiting to be applied.")
+INGEST_BATCH_DURATION = Metric(
+    "modelmonitor_ingest_batch_duration_seconds", "histogram", "Time to parse and apply one batch."
+)
+SNAPSHOT_FAILURES = _c("snapshot_failures", "Snapshots that could not be written.")
+
+ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Metric))

@@ -1,0 +1,108 @@
+"""The worker's ``GET /v1/status`` document, typed: the worker builds it, the operator's health
+reader parses it. Unknown keys are ignored when reading, so an operator reads the documents of
+newer workers (a monitor may pin its own worker image)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def to_json_dict(self) -> dict:
+        """camelCase keys; fields never set are left out (``None`` that was set stays)."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+class MonitorIdentity(Document):
+    name: str
+    namespace: str
+
+
+class ModelIdentity(Document):
+    name: str
+    task: str
+
+
+class FeatureInfo(Document):
+    name: str
+    type: str
+
+
+class Totals(Document):
+    """Monotonic counters since the state began (they survive restarts through snapshots)."""
+
+    records: int = 0
+    late_records: int = 0
+    labels_matched: int = 0
+    labels_unmatched: int = 0
+    labels_expired: int = 0
+    labels_inline: int = 0
+    labelled: int = 0
+    correct: int = 0
+    last_record_at: float = 0.0
+    last_label_at: float = 0.0
+
+
+class WindowInfo(Document):
+    size: str
+    records: int = 0
+    labelled: int | None = None
+    min_samples: int | None = None
+    sufficient: bool = False
+
+
+class DriftFigure(Document):
+    """One drift test: ``score`` is a p-value for tests, a distance otherwise."""
+
+    method: str
+    score: float
+    statistic: float
+    threshold: float
+    drifted: bool
+    exact: bool
+
+
+class DriftInfo(Document):
+    share: float | None = None
+    detected: bool | None = None
+    share_threshold: float
+    features: dict[str, DriftFigure] = Field(default_factory=dict)
+    prediction: DriftFigure | None = None
+    score: DriftFigure | None = None
+
+
+class OutlierInfo(Document):
+    ratio: float | None = None
+    scored: int = 0
+    max_ratio: float
+    method: str
+
+
+class Violation(Document):
+    """An alert of the shared table whose condition holds now (see mm_api.alerts)."""
+
+    alert: str
+    severity: str
+    value: float
+    threshold: float
+    message: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    since: str | None = None
+
+
+class WorkerStatus(Document):
+    monitor: MonitorIdentity
+    model: ModelIdentity
+    features: list[FeatureInfo] = Field(default_factory=list)
+    totals: Totals = Field(default_factory=Totals)
+    pending_labels: int = 0
+    window: WindowInfo
+    evaluated_at: float | None = None
+    quality: dict[str, float] | None = None
+    drift: DriftInfo | None = None
+    outliers: OutlierInfo | None = None
+    violations: list[Violation] | None = None
+    evaluation_seconds: float | None = None

@@ -1,0 +1,80 @@
+"""The worker's figures as Prometheus samples, named by the shared metric table. The exporter
+exposes exactly these, and the shared alert table is evaluated on exactly these for
+``/v1/status``, so Prometheus and the worker judge the same numbers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mm_api import metrics as m
+from mm_api.alerts import Sample
+from mm_api.metrics import Metric
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
+    from .window import Totals
+
+
+def _s(metric_: Metric, value: float, **labels: str) -> Sample:
+    return Sample(metric_.series, tuple(labels.items()), float(value))
+
+
+def evaluation_samples(ev: Evaluation) -> list[Sample]:
+    """The evaluated window: quality, drift, outliers and window counts."""
+    out = [
+        _s(m.EVALUATION_TIMESTAMP, ev.at),
+        _s(m.EVALUATION_DURATION, ev.duration),
+        _s(m.WINDOW_RECORDS, ev.records),
+        _s(m.WINDOW_LABELLED, ev.labelled),
+        _s(m.WINDOW_SUFFICIENT, 1.0 if ev.sufficient else 0.0),
+    ]
+    out += [_s(m.QUALITY, v, metric=k) for k, v in sorted(ev.quality.items())]
+    for feature, r in sorted(ev.features.items()):
+        out += [
+            _s(m.FEATURE_DRIFT_SCORE, r.score, feature=feature, method=r.method),
+            _s(m.FEATURE_DRIFT_DETECTED, r.drifted, feature=feature, method=r.method),
+            _s(m.FEATURE_DRIFT_THRESHOLD, r.threshold, feature=feature, method=r.method),
+        ]
+    if ev.drift_share is not None:
+        out += [
+            _s(m.DRIFT_SHARE, ev.drift_share),
+            _s(m.DATASET_DRIFT, 1.0 if ev.dataset_drift else 0.0),
+        ]
+    for result, score, detected, threshold in (
+        (ev.prediction_drift, m.PREDICTION_DRIFT_SCORE, m.PREDICTION_DRIFT_DETECTED, m.PREDICTION_DRIFT_THRESHOLD),
+        (ev.score_drift, m.SCORE_DRIFT_SCORE, m.SCORE_DRIFT_DETECTED, m.SCORE_DRIFT_THRESHOLD),
+    ):  # fmt: skip
+        if result is not None:
+            out += [
+                _s(score, result.score, method=result.method),
+                _s(detected, result.drifted, method=result.method),
+                _s(threshold, result.threshold, method=result.method),
+            ]
+    if ev.outlier_ratio is not None:
+        out += [_s(m.OUTLIER_RATIO, ev.outlier_ratio), _s(m.OUTLIERS_SCORED, ev.outliers_scored)]
+    return out
+
+
+def state_samples(
+    totals: Totals, pending: int, snapshot_at: float | None, classifier: bool
+) -> list[Sample]:
+    """Counters and timestamps of the state (not of one evaluation)."""
+    out = [
+        _s(m.RECORDS, totals.records),
+        _s(m.LATE_RECORDS, totals.late_records),
+        _s(m.LABELS, totals.labels_matched, outcome="matched"),
+        _s(m.LABELS, totals.labels_unmatched, outcome="unmatched"),
+        _s(m.LABELS, totals.labels_expired, outcome="expired"),
+        _s(m.LABELS, totals.labels_inline, outcome="inline"),
+        _s(m.PREDICTIONS_LABELLED, totals.labelled),
+    ]
+    if classifier:
+        out.append(_s(m.PREDICTIONS_CORRECT, totals.correct))
+    out += [
+        _s(m.LAST_RECORD_TIMESTAMP, totals.last_record_at),
+        _s(m.LAST_LABEL_TIMESTAMP, totals.last_label_at),
+        _s(m.PENDING_LABELS, pending),
+    ]
+    if snapshot_at is not None:
+        out.append(_s(m.SNAPSHOT_TIMESTAMP, snapshot_at))
+    return out
