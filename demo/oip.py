@@ -31,12 +31,16 @@ def request_body(columns: dict[str, np.ndarray]) -> dict:
     }
 
 
-def infer(base_url: str, columns: dict[str, np.ndarray], timeout: float = 10) -> tuple[list[int], list[float]]:  # fmt: skip
-    """(predicted classes, probability of fraud) for each transaction."""
+def infer(
+    base_url: str, columns: dict[str, np.ndarray], timeout: float = 10,
+    headers: dict[str, str] | None = None,
+) -> tuple[list[int], list[float]]:  # fmt: skip
+    """(predicted classes, probability of fraud) for each transaction. ``headers`` go with the
+    request (e.g. ``Ce-Id``, which KServe's payload logger uses as the event id)."""
     req = urllib.request.Request(
         f"{base_url}/v2/models/{MODEL}/infer",
         data=json.dumps(request_body(columns)).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=timeout) as r:

@@ -40,4 +40,8 @@ scripts/install-helm.sh "$cache" >/dev/null
 
 # 4. The control plane, built from Go modules (cached by version; cold build ~10 minutes).
 devcluster/build.sh >/dev/null
+
+# 5. KServe's agent (payload logger) and InferenceService CRD, from its Go module (cached by
+# version; cold build ~3 minutes).
+devcluster/build-kserve.sh >/dev/null
 log "ready"

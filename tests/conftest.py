@@ -15,6 +15,7 @@ from devcluster.controlplane import (
     service_account_kubeconfig,
     wait_for_default_service_account,
 )
+from devcluster.kserve import install_inferenceservice_crd
 from devcluster.prometheus import Alertmanager, Prometheus
 from devcluster.tools import Cluster
 from tests.support.operator import (
@@ -42,6 +43,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield Cluster(cp.kubeconfig, cp)
     finally:
         cp.stop()
+
+
+@pytest.fixture(scope="session")
+def inferenceservice_crd(cluster: Cluster) -> None:
+    """KServe's InferenceService CRD (from the github.com/kserve/kserve module the agent is
+    built from) installed in the session's control plane."""
+    install_inferenceservice_crd(cluster.kubeconfig)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Every example and every ModelMonitor shown in the docs parses with the operator's parser
 (and the worker example with the worker's); tests/cluster/test_examples_apply.py sends the
-same documents to the real API server."""
+same documents, and every other Kubernetes object in examples/, to the real API server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mm_api.worker_config import load_config
+from mm_operator.render import WORKER_PORT, Names
 from mm_operator.spec import parse_monitor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,19 @@ def monitor_documents() -> list[tuple[str, dict]]:
     return found
 
 
+def example_objects() -> list[tuple[str, dict]]:
+    """(where, object) for every Kubernetes object in examples/ that is not a ModelMonitor."""
+    found = []
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
+            if doc and "kind" in doc and "apiVersion" in doc and doc["kind"] != "ModelMonitor":
+                found.append((f"{path.relative_to(REPO)}#{i}", doc))
+    return found
+
+
 DOCS = monitor_documents()
+OBJECTS = example_objects()
+KSERVE_EXAMPLE = REPO / "examples" / "kserve-inferenceservice.yaml"
 
 
 def test_examples_exist():
@@ -47,7 +60,10 @@ def test_examples_exist():
         "examples/fraud-monitor.yaml",
         "examples/churn-gpu-monitor.yaml",
         "examples/price-regression-monitor.yaml",
+        "examples/kserve-inferenceservice.yaml",
     } <= names
+    kinds = {d["kind"] for _, d in OBJECTS}
+    assert {"Deployment", "InferenceService"} <= kinds
 
 
 @pytest.mark.parametrize(("where", "doc"), DOCS, ids=[w for w, _ in DOCS])
@@ -59,3 +75,21 @@ def test_monitor_parses(where, doc):
 def test_worker_example_parses():
     cfg = load_config(REPO / "examples" / "worker.yaml")
     assert cfg.data.reference is not None and cfg.data.reference.path == "examples/reference.csv"
+
+
+def test_kserve_example_logs_to_the_worker_the_operator_makes():
+    """The InferenceService's logger posts to the Service the operator creates for the
+    ModelMonitor that targets it, and that worker takes events without a bearer token
+    (KServe's logger sends none: with auth on every event would get 401)."""
+    docs = {d["kind"]: d for d in yaml.safe_load_all(KSERVE_EXAMPLE.read_text())}
+    isvc, mm = docs["InferenceService"], docs["ModelMonitor"]
+    monitor = parse_monitor({**mm, "metadata": {**mm["metadata"], "uid": "u", "generation": 1}})
+    target = monitor.spec.model.target_ref
+    assert (target.kind, target.name) == ("InferenceService", isvc["metadata"]["name"])
+    namespace = isvc["metadata"]["namespace"]
+    assert monitor.namespace == namespace
+    service = Names(monitor.name).worker
+    url = f"http://{service}.{namespace}.svc:{WORKER_PORT}/v1/cloudevents"
+    assert isvc["spec"]["predictor"]["logger"] == {"mode": "all", "url": url}
+    assert monitor.spec.worker.auth.enabled is False
+    assert monitor.spec.worker.network_policy.enabled is True
