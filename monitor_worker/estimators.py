@@ -263,7 +263,7 @@ def export_trees(model: Any) -> TreeEnsemble:
         own = np.arange(offset, offset + m, dtype=np.int64)
         leaf = nodes["is_leaf"].astype(bool)
         feature.append(np.where(leaf, 0, nodes["feature_idx"]).astype(np.int64))
-        threshold.append(np.where(leaf, np.inf, nodes["num_threshold"]))
+        threshold.append(np.where(leaf, 0.0, nodes["num_threshold"]))
         missing.append(nodes["missing_go_to_left"].astype(bool))
         left.append(np.where(leaf, own, nodes["left"].astype(np.int64) + offset))
         right.append(np.where(leaf, own, nodes["right"].astype(np.int64) + offset))

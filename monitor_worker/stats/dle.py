@@ -65,15 +65,18 @@ class TreeEnsemble:
         return self.baseline + self.value[node].sum(axis=1)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain form (arrays are views)."""
-        return dict(vars(self))
+        """Plain form. JSON has no infinity, and "NaN goes right, every value left" splits have
+        an infinite threshold: those are written as the largest float and read back."""
+        d = dict(vars(self))
+        d["threshold"] = np.where(np.isposinf(self.threshold), _FLOAT_MAX, self.threshold)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TreeEnsemble:
         """Inverse of :meth:`to_dict`."""
         return cls(
             feature=np.asarray(d["feature"], dtype=np.int64),
-            threshold=np.asarray(d["threshold"], dtype=np.float64),
+            threshold=_inf_back(np.asarray(d["threshold"], dtype=np.float64)),
             missing_left=np.asarray(d["missing_left"], dtype=bool),
             left=np.asarray(d["left"], dtype=np.int64),
             right=np.asarray(d["right"], dtype=np.int64),
@@ -82,6 +85,13 @@ class TreeEnsemble:
             depth=int(d["depth"]),
             baseline=float(d["baseline"]),
         )
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _inf_back(threshold: FloatArray) -> FloatArray:
+    return np.where(threshold == _FLOAT_MAX, np.inf, threshold)
 
 
 @dataclass
