@@ -173,3 +173,16 @@ def multivariate(seed: int = 17) -> MultivariateSet:
 def fingerprint(*arrays: np.ndarray) -> list[float]:
     """A few sums that tell whether two processes generated the same data."""
     return [float(np.nansum(np.asarray(a, dtype=np.float64))) for a in arrays]
+
+
+#: (seed, slope, rows) of small binary sets whose scores are near calibrated: NannyML's
+#: needs_calibration decides both ways on them, so they pin its exact procedure.
+CALIBRATION_CASES = [(s, slope, 2000) for s in range(4) for slope in (0.8, 0.95, 1.0, 1.1, 1.3)]
+
+
+def calibration_case(seed: int, slope: float, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels from ``P(y=1|z) = sigmoid(z)`` and scores ``sigmoid(slope * z)``."""
+    rng = np.random.default_rng(1000 + seed)
+    z = rng.normal(scale=1.5, size=rows)
+    y = (rng.random(rows) < _sigmoid(z)).astype(np.int64)
+    return y, _sigmoid(slope * z)

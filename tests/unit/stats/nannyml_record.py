@@ -149,6 +149,17 @@ def reconstruction() -> dict[str, Any]:
     }
 
 
+def calibration_decisions() -> list[dict[str, Any]]:
+    from nannyml.calibration import IsotonicCalibrator, needs_calibration
+
+    out = []
+    for seed, slope, rows in data.CALIBRATION_CASES:
+        y, score = data.calibration_case(seed, slope, rows)
+        decision = needs_calibration(pd.Series(y), pd.Series(score), IsotonicCalibrator())
+        out.append({"seed": seed, "slope": slope, "rows": rows, "needs": bool(decision)})
+    return out
+
+
 def main() -> int:
     warnings.simplefilter("ignore")
     doc = {
@@ -159,6 +170,7 @@ def main() -> int:
         "cbpe_multiclass": cbpe_multiclass(),
         "dle": dle(),
         "reconstruction": reconstruction(),
+        "needs_calibration_cases": calibration_decisions(),
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}")

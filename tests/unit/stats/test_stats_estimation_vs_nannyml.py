@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor_worker.estimators import fit_cbpe, fit_dle
+from monitor_worker.estimators import fit_cbpe, fit_dle, needs_calibration
 from monitor_worker.stats import cbpe as C
 from monitor_worker.stats import dle as L
 from monitor_worker.stats import reconstruction as R
@@ -149,3 +149,13 @@ def test_reconstruction_drift_agrees_with_nannyml():
     compare(estimates, recorded["metrics"]["reconstruction_error"], 1e-9, rel=True)
     alerts = [e.alert for e in estimates if e is not None]
     assert alerts == [False] * 5 + [True] * 5  # only the decorrelated half drifts
+
+
+def test_needs_calibration_decides_as_nannyml_on_near_calibrated_scores():
+    """Small sets whose scores are close to calibrated, where the decision goes both ways."""
+    cases = RECORDED["needs_calibration_cases"]
+    decisions = [
+        needs_calibration(*data.calibration_case(c["seed"], c["slope"], c["rows"])) for c in cases
+    ]
+    assert decisions == [c["needs"] for c in cases]
+    assert len(set(decisions)) == 2
