@@ -103,8 +103,9 @@ class CBPEModel:
         s = np.asarray(scores, dtype=np.float64)
         width = 1 if self.binary else self.n_classes
         if self.binary and s.ndim == 2 and s.shape[1] == 2:
-            s = s[:, 1]
-        s = s.reshape(n, -1) if s.size == n * width else s
+            s = s[:, 1]  # both class probabilities: the positive one
+        if self.binary and s.ndim == 1:
+            s = s.reshape(-1, 1)
         if s.shape != (n, width):
             raise ValueError(
                 f"score must have shape ({n},) for a binary model or ({n}, {self.n_classes})"

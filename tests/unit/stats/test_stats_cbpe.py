@@ -181,7 +181,18 @@ def test_bad_input_is_refused(binary_model, multi_model):
         st.update(np.array([0, 2]), np.array([0.2, 0.3]))
     with pytest.raises(ValueError, match="shape"):
         C.CBPEState(multi_model).update(np.array([0, 1]), np.array([0.2, 0.3]))
+    with pytest.raises(ValueError, match="shape"):  # flat n * k values are not taken as (n, k)
+        C.CBPEState(multi_model).update(np.array([0, 1]), np.full(6, 1 / 3))
     st.update(np.array([0, 1, 1]), np.array([0.2, np.nan, 0.9]))  # NaN score: row skipped
     assert st.n == 2
     with pytest.raises(ValueError, match="merge"):
         st.merge(C.CBPEState(multi_model))
+
+
+def test_binary_scores_may_come_as_one_or_two_columns(binary_model, binary_set):
+    s = binary_set
+    one = state_of(binary_model, s.pred[:3000], s.score[:3000])
+    two = state_of(binary_model, s.pred[:3000], np.column_stack([1 - s.score, s.score])[:3000])
+    np.testing.assert_array_equal(one.expected, two.expected)
+    with pytest.raises(ValueError, match="shape"):
+        C.CBPEState(binary_model).update(np.array([0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
