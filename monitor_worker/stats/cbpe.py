@@ -13,9 +13,11 @@ follows from sums over rows: that is what makes the state mergeable.
   true positives and ``1 - p`` as false positives. We keep, per class, a histogram over the
   uncalibrated score of ``sum p`` and ``sum (1 - p)`` and integrate it with the trapezoid
   rule. Pairs in one bin count half, which is exact where ``p`` is constant over the bin:
-  the bin edges are the isotonic map's breakpoints (its plateaus) plus reference quantiles
-  (``n_quantiles``), so the only error comes from bins where ``p`` varies (the map's sloped
-  pieces, or uncalibrated scores). Multiclass ROC-AUC is the one-vs-rest mean.
+  the bin edges are the isotonic map's breakpoints (its plateaus; 164 on a 50k-row
+  reference, 484 on 1M) plus 999 reference quantiles, so the only error comes from bins
+  where ``p`` varies (the map's sloped pieces, uncalibrated scores, multiclass
+  renormalisation): measured against the exact sort, 4e-9 binary and 4e-6 with 3 classes.
+  Multiclass ROC-AUC is the one-vs-rest mean.
 
 The model (:class:`CBPEModel`) is fitted on the reference by
 :func:`monitor_worker.estimators.fit_cbpe` (scikit-learn, in a child process); here
