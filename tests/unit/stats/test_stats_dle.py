@@ -26,9 +26,9 @@ def model(reg) -> L.DirectLossModel:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_tree_walk_equals_sklearn_predict_with_missing_values(seed):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(30_000, 5))
+    x = rng.normal(size=(10_000, 5))
     x[rng.random(x.shape) < 0.05] = np.nan  # HGB learns where NaN goes at each split
-    y = np.nan_to_num(x[:, 0]) ** 2 + np.abs(np.nan_to_num(x[:, 1])) + rng.normal(size=30_000)
+    y = np.nan_to_num(x[:, 0]) ** 2 + np.abs(np.nan_to_num(x[:, 1])) + rng.normal(size=10_000)
     hgb = HistGradientBoostingRegressor(random_state=seed, early_stopping=False).fit(x, y)
     trees = export_trees(hgb)
     probe = rng.normal(scale=2.0, size=(4000, 5))
