@@ -80,10 +80,8 @@ def one_by_one(text: str, vocab: Vocabulary) -> dict[str, float]:
     }
 
 
-pieces = st.sampled_from(
-    [*"abcXYZ .?!,'\n\t\x00-_1230", "é", "ß", "Ж", "日", "😀", "\u2028", "\xa0", "\ud800"]
-    + ["://", "e.g. ", "Mr. ", "http://h", "http://[x", " abc", " xyz."]
-)
+SPECIAL = ["é", "ß", "Ж", "日", "😀", "\u2028", "\xa0", "\ud800", "://", "e.g. ", "Mr. "]
+pieces = st.sampled_from([*"abcXYZ .?!,'\n\t\x00-_1230", *SPECIAL, "http://h", "http://[x", " abc"])
 text_strategy = st.lists(pieces, max_size=25).map("".join)
 
 
