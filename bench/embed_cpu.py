@@ -112,18 +112,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--texts", type=int, default=2000, help="texts embedded per runtime")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--only", nargs="+", help="run only these rows (descriptors, numpy, numpy-native, torch)"
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.texts)
         return 0
     runs = []
-    for runtime, unset in (
-        ("descriptors", False),
-        ("numpy", False),
-        ("numpy", True),
-        ("sentence-transformers", False),
-    ):
+    rows_wanted = {
+        "descriptors": ("descriptors", False),
+        "numpy": ("numpy", False),
+        "numpy-native": ("numpy", True),
+        "torch": ("sentence-transformers", False),
+    }
+    for key, (runtime, unset) in rows_wanted.items():
+        if args.only and key not in args.only and key != "descriptors":
+            continue
         n = args.texts * 50 if runtime == "descriptors" else args.texts
         log(f"{runtime}{' (OPENBLAS_CORETYPE unset)' if unset else ''}: {n} texts ...")
         runs.append(run_child(runtime, n, unset))

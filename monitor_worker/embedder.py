@@ -44,7 +44,7 @@ FloatArray32 = NDArray[np.float32]
 
 RUNTIMES = frozenset({"auto", "numpy", "sentence-transformers"})
 DEVICES = frozenset({"cpu", "cuda"})
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 32
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -211,7 +211,14 @@ class NumpyEmbedder:
                 context @ layer.out_w + layer.out_b + h, layer.ln1_w, layer.ln1_b, self.eps
             )
             up = h @ layer.up_w + layer.up_b
-            up = 0.5 * up * (1.0 + self._erf(up * np.float32(1.0 / np.sqrt(2.0))))
+            # Exact GELU, 0.5 * x * (1 + erf(x / sqrt(2))), in one scratch buffer: this is the
+            # widest activation (tokens x 1536), so temporaries here set the memory peak.
+            gelu = up * np.float32(1.0 / np.sqrt(2.0))
+            self._erf(gelu, out=gelu)
+            gelu += 1.0
+            gelu *= up
+            gelu *= 0.5
+            up = gelu
             h = _layer_norm(
                 up @ layer.down_w + layer.down_b + h, layer.ln2_w, layer.ln2_b, self.eps
             )
