@@ -21,6 +21,8 @@ tests/unit/stats/test_stats_text.py against values Evidently computed on seeded 
                    reference's own most frequent words (:class:`Vocabulary`, bounded), which
                    needs no download, works for any language, and measures what drift cares
                    about: words the reference never used. A share in [0, 1], not a percent.
+                   The reference's own values come from texts the vocabulary was not built
+                   from (:func:`reference_descriptors`).
 ``non_letter_share``  share of characters that are neither letters (``str.isalpha``) nor
                    spaces (``NonLetterCharacterPercentage``, as a share; 0 for an empty text,
                    where Evidently divides by zero)
@@ -144,6 +146,28 @@ class TextDescriptors:
     def series(self, feature: str) -> dict[str, FloatArray]:
         """The columns named as monitored series: ``"<feature>.<descriptor>"``."""
         return {f"{feature}.{name}": values for name, values in self.columns.items()}
+
+
+def reference_descriptors(
+    texts: Sequence[str | None],
+    max_words: int = DEFAULT_MAX_VOCABULARY,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> tuple[Vocabulary, TextDescriptors]:
+    """The vocabulary and the reference's own descriptors, what drift compares with.
+
+    A text's words are always in a vocabulary built from that text, so the reference's
+    ``oov_share`` would be 0 everywhere and any current text with one new word would drift
+    (seen with Evidently's own tests on seeded texts: K-S p = 0 between two samples of the same
+    distribution). So the vocabulary is built from the reference texts at even positions, and
+    the reference's ``oov_share`` is measured on the texts at odd positions only (NaN, i.e.
+    missing, on the others): the rate at which unseen texts from the reference's distribution
+    use words outside the vocabulary, which is what the current window's texts are measured
+    by. The other descriptors use every reference text.
+    """
+    vocabulary = Vocabulary.from_texts(texts[0::2], max_words)
+    described = describe(texts, vocabulary, max_chars)
+    described.columns["oov_share"][0::2] = np.nan
+    return vocabulary, described
 
 
 def _oov_counts(texts: list[str], vocabulary: Vocabulary) -> tuple[FloatArray, FloatArray]:

@@ -17,7 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor_worker.stats.text import DESCRIPTORS, Vocabulary, describe
+from monitor_worker.stats.drift import numeric_drift
+from monitor_worker.stats.sketches import NumericBinning, NumericHistogram
+from monitor_worker.stats.text import DESCRIPTORS, Vocabulary, describe, reference_descriptors
 from tests.unit.stats.peer_cases import texts
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "evidently_text.json").read_text())
@@ -128,3 +130,41 @@ def test_vocabulary_is_bounded_and_round_trips() -> None:
     assert Vocabulary.from_dict(v.to_dict()).words == v.words
     empty = describe([], v)
     assert all(col.size == 0 for col in empty.columns.values())
+
+
+EVIDENTLY_METHODS = {
+    "K-S p_value": "ks",
+    "Z-test p_value": "z",
+    "chi-square p_value": "chisquare",
+    "Wasserstein distance (normed)": "wasserstein",
+    "Jensen-Shannon distance": "jensenshannon",
+}
+
+
+@pytest.mark.parametrize("case", list(FIXTURE["drift"]))
+def test_descriptor_drift_takes_evidently_decisions(case: str) -> None:
+    """Each descriptor series, through the worker's numeric drift (exact path), gets Evidently's
+    test, score and decision (DataDriftPreset on Evidently's own descriptor values)."""
+    recorded = FIXTURE["drift"][case]
+    (rs, rn), (cs, cn, shifted) = recorded["reference"], recorded["current"]
+    vocab, ref = reference_descriptors(texts(rs, rn), FIXTURE["drift_max_vocabulary"])
+    cur = describe(texts(cs, cn, shifted=shifted), vocab)
+    for name, theirs in recorded["columns"].items():
+        r, c = ref.columns[name], cur.columns[name]
+        binning = NumericBinning.from_reference(r)
+        hr, hc = NumericHistogram(binning), NumericHistogram(binning)
+        hr.update(r)
+        hc.update(c)
+        ours = numeric_drift(hr, hc, reference_sample=r, current_sample=c)
+        assert ours.method == EVIDENTLY_METHODS[theirs["method"]], name
+        assert ours.score == pytest.approx(theirs["score"], rel=1e-9, abs=1e-12), name
+        assert ours.drifted == theirs["drifted"], name
+
+
+def test_reference_oov_share_comes_from_texts_the_vocabulary_did_not_see() -> None:
+    vocab, ref = reference_descriptors(["alpha beta", "alpha gamma", "beta delta", "omega"])
+    assert vocab.words == frozenset({"alpha", "beta", "delta"})
+    oov = ref.columns["oov_share"]
+    assert np.isnan(oov[0]) and np.isnan(oov[2])
+    assert oov[1] == 0.5 and oov[3] == 1.0
+    assert ref.columns["chars"].tolist() == [10.0, 11.0, 10.0, 5.0]
