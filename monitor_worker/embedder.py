@@ -264,14 +264,20 @@ class SentenceTransformersEmbedder:
     ) -> None:
         _offline()
         try:
+            import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
             raise EmbedderUnavailable(
                 "the sentence-transformers runtime needs sentence-transformers and torch (the "
                 "[text] extra)"
             ) from e
+        # float32 whatever the stored weights (sentence-transformers would keep float16 ones
+        # in float16): the vectors then match the numpy runtime's.
         self.model = SentenceTransformer(
-            str(path or model_path()), device=device, local_files_only=True
+            str(path or model_path()),
+            device=device,
+            local_files_only=True,
+            model_kwargs={"dtype": torch.float32},
         )
         self.device = device
         self.requested_device = requested_device or device
