@@ -200,22 +200,36 @@ def _has_link(text: str) -> bool:
     return False
 
 
+def truncate(texts: Sequence[str | None], max_chars: int) -> tuple[list[str | None], int]:
+    """The texts cut at ``max_chars`` characters, and how many were cut. The embedder should get
+    the same cut texts as the descriptors (it truncates again at 256 tokens)."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be >= 1")
+    out = list(texts)
+    n_truncated = 0
+    for i, t in enumerate(out):
+        if t is not None and len(t) > max_chars:
+            out[i] = t[:max_chars]
+            n_truncated += 1
+    return out, n_truncated
+
+
 def describe(
     texts: Sequence[str | None],
     vocabulary: Vocabulary,
     max_chars: int = DEFAULT_MAX_CHARS,
 ) -> TextDescriptors:
     """Descriptors of a batch of texts (None for a missing text)."""
-    if max_chars < 1:
-        raise ValueError("max_chars must be >= 1")
     n = len(texts)
     missing = np.fromiter((t is None for t in texts), dtype=bool, count=n)
+    if max_chars < 1:
+        raise ValueError("max_chars must be >= 1")
     strs: list[str] = [t if t is not None else "" for t in texts]
     lengths = np.fromiter(map(len, strs), dtype=np.int64, count=n)
-    long = lengths > max_chars
-    n_truncated = int(long.sum())
-    if n_truncated:
-        strs = [t[:max_chars] if len(t) > max_chars else t for t in strs]
+    n_truncated = 0
+    if n and int(lengths.max()) > max_chars:  # rare: cut only then
+        cut, n_truncated = truncate(strs, max_chars)
+        strs = [t if t is not None else "" for t in cut]
         lengths = np.minimum(lengths, max_chars)
     cp = np.frombuffer("".join(strs).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     owner = np.repeat(np.arange(n), lengths)

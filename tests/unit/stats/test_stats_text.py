@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 
 from monitor_worker.stats.drift import numeric_drift
 from monitor_worker.stats.sketches import NumericBinning, NumericHistogram
-from monitor_worker.stats.text import DESCRIPTORS, Vocabulary, describe, reference_descriptors
+from monitor_worker.stats.text import (
+    DESCRIPTORS,
+    Vocabulary,
+    describe,
+    reference_descriptors,
+    truncate,
+)
 from tests.unit.stats.peer_cases import texts
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "evidently_text.json").read_text())
@@ -168,3 +174,10 @@ def test_reference_oov_share_comes_from_texts_the_vocabulary_did_not_see() -> No
     assert np.isnan(oov[0]) and np.isnan(oov[2])
     assert oov[1] == 0.5 and oov[3] == 1.0
     assert ref.columns["chars"].tolist() == [10.0, 11.0, 10.0, 5.0]
+
+
+def test_truncate_is_what_describe_sees() -> None:
+    cut, n = truncate(["abcdef", None, "abc"], 4)
+    assert (cut, n) == (["abcd", None, "abc"], 1)
+    with pytest.raises(ValueError, match="max_chars"):
+        truncate(["x"], 0)
