@@ -6,6 +6,8 @@ Run with the text venv (scripts/setup-text.sh):
 
     .venv-text/bin/python bench/embed_cpu.py [--texts 2000] [--out bench/results/embed_cpu.json]
 
+The last row loads the numpy runtime into a process that first imported the serving worker's
+modules (``monitor_worker.main``, ``monitor_worker.server``): a worker's memory with the model.
 Each runtime runs in a fresh child process pinned to core 0 with one thread
 (``torch.set_num_threads(1)``; OPENBLAS/OMP/MKL_NUM_THREADS=1 for numpy), so its memory is its
 own: RSS after importing the worker's modules (the floor), after loading the model, and the
@@ -39,6 +41,14 @@ def child(runtime: str, n_texts: int) -> None:
     from tests.unit.stats.peer_cases import texts
 
     batch = texts(5, n_texts)
+    worker = runtime.startswith("worker+")
+    if worker:
+        # The serving worker's own modules (HTTP server, service, window, exporter, reference
+        # readers): the floor of a real worker process before the model.
+        import monitor_worker.main
+        import monitor_worker.server  # noqa: F401
+
+        runtime = runtime.removeprefix("worker+")
     floor = status(os.getpid())
     t_load = time.perf_counter()
     if runtime == "descriptors":
@@ -77,7 +87,7 @@ def child(runtime: str, n_texts: int) -> None:
     print(
         json.dumps(
             {
-                "runtime": runtime,
+                "runtime": f"worker modules + {runtime}" if worker else runtime,
                 "texts": n_texts,
                 "load_s": load_s,
                 "cpu_s": cpu,
@@ -126,6 +136,7 @@ def main() -> int:
         "numpy": ("numpy", False),
         "numpy-native": ("numpy", True),
         "torch": ("sentence-transformers", False),
+        "worker": ("worker+numpy", False),
     }
     for key, (runtime, unset) in rows_wanted.items():
         if args.only and key not in args.only and key != "descriptors":

@@ -165,3 +165,40 @@ def test_bad_requests_are_refused() -> None:
     with pytest.raises(ValueError, match="CPU only"):
         load_embedder("cuda", runtime="numpy")
     assert (model_path() / "model.safetensors").is_file()
+
+
+def topic_texts(seed: int, n: int, nouns: list[str]) -> list[str]:
+    """Short reviews from one template, so only the topic differs between two calls."""
+    import random
+
+    rng = random.Random(seed)
+    adjectives = ["late", "broken", "great", "slow", "fine", "cheap", "noisy", "perfect"]
+    verbs = ["arrived", "looked", "worked", "felt", "seemed"]
+    return [
+        f"The {rng.choice(nouns)} {rng.choice(verbs)} {rng.choice(adjectives)} "
+        f"and the {rng.choice(nouns)} was {rng.choice(adjectives)}."
+        for _ in range(n)
+    ]
+
+
+def test_embedding_drift_flags_a_topic_shift_in_texts_of_the_same_shape(
+    numpy_embedder: NumpyEmbedder,
+) -> None:
+    """Same template, another topic: word and sentence counts cannot tell (only the OOV share
+    can, through the new nouns), the MMD of the sentence vectors flags it, and two samples of
+    the same topic do not drift."""
+    from monitor_worker.stats.embedding import MMDReference, mmd_drift
+    from monitor_worker.stats.text import describe, reference_descriptors
+
+    parcels = ["parcel", "delivery", "courier", "package", "shipment"]
+    screens = ["screen", "display", "monitor", "panel", "touchscreen"]
+    ref_texts = topic_texts(1, 300, parcels)
+    ref = MMDReference(numpy_embedder.embed(ref_texts))
+    same = mmd_drift(ref, numpy_embedder.embed(topic_texts(2, 200, parcels)))
+    shifted = mmd_drift(ref, numpy_embedder.embed(topic_texts(3, 200, screens)))
+    assert not same.drifted and shifted.drifted
+    vocab, ref_desc = reference_descriptors(ref_texts)
+    cur_desc = describe(topic_texts(3, 200, screens), vocab)
+    # Word and sentence counts are identical by construction; only the OOV share moves.
+    for name in ("words", "sentences"):
+        assert np.nanmean(ref_desc.columns[name]) == np.nanmean(cur_desc.columns[name])
