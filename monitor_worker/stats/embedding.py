@@ -324,8 +324,9 @@ def domain_classifier_drift(
     backend: str = "numpy",
 ) -> EmbeddingDriftResult:
     """ROC-AUC of telling current rows from reference rows with a linear classifier (any numeric
-    matrices of the same width); drift when the AUC exceeds the threshold. ``bootstrap=None``
-    bootstraps the threshold when the reference has fewer than 1000 rows, as Evidently."""
+    matrices of the same width); drift when the AUC exceeds the threshold. Without an explicit
+    ``threshold``, ``bootstrap=None`` bootstraps it when the reference has fewer than 1000 rows,
+    as Evidently does, and uses 0.55 otherwise."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     ref = _as_matrix(reference, "reference")

@@ -88,15 +88,14 @@ def _classify(cp: NDArray[np.uint32]) -> tuple[BoolArray, BoolArray, BoolArray]:
     alpha_t, word_t, space_t = _tables()
     low = np.minimum(cp, _BMP - 1)
     alpha, word, space = alpha_t[low], word_t[low], space_t[low]
-    astral = cp >= _BMP
-    if astral.any():
+    astral = np.flatnonzero(cp >= _BMP)
+    if astral.size:
         w_re = re.compile(r"\w")
-        for c in np.unique(cp[astral]).tolist():
-            ch = chr(c)
-            at = cp == c
-            alpha[at] = ch.isalpha()
-            word[at] = w_re.match(ch) is not None
-            space[at] = False  # no whitespace outside the BMP
+        uniq, inverse = np.unique(cp[astral], return_inverse=True)
+        chars = [chr(c) for c in uniq.tolist()]
+        alpha[astral] = np.array([c.isalpha() for c in chars])[inverse]
+        word[astral] = np.array([w_re.match(c) is not None for c in chars])[inverse]
+        space[astral] = False  # no whitespace outside the BMP
     return alpha, word, space
 
 
