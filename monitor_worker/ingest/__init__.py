@@ -11,7 +11,8 @@ One module per form (see docs/ingestion.md and ``/openapi.json``):
 - :mod:`.labels`: ``{"labels": [{"id": ..., "label": ...}]}`` (late ground truth)
 - :mod:`.kserve`: KServe payload-logger CloudEvents (v1 ``instances`` / ``predictions`` and v2
   Open Inference Protocol ``inputs`` / ``outputs``), and the store that pairs their halves.
-:mod:`.values` turns JSON lists into typed numpy columns for all of them.
+:mod:`.values` turns JSON lists into typed numpy columns for all of them; :mod:`.rich_values`
+does the same for texts, vectors and serving measures.
 """
 
 from .batch import MAX_RECORDS_PER_BATCH, RESERVED_COLUMNS, Batch, GroundTruth, PayloadError

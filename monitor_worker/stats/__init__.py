@@ -8,6 +8,9 @@ such states. Windows are sums of time buckets, so every state is mergeable and s
   row reservoir).
 * :mod:`.drift` - per-feature drift tests matching Evidently's definitions and defaults.
 * :mod:`.quality` - classification and regression quality accumulators and metrics.
+* :mod:`.text` - text descriptors (``<feature>.<descriptor>`` numerical series).
+* :mod:`.embedding` - drift of vectors: MMD permutation test and domain classifier.
+* :mod:`.quantiles` - DDSketch window quantiles of serving measures.
 """
 
 from monitor_worker.stats.drift import (
