@@ -98,8 +98,13 @@ class Compare:
     threshold_of: Metric | float | None = None
 
     def promql(self, selector: str) -> str:
+        """The condition over every replica's copy of the series: replicas sharing a store
+        export the same merged figures, so the maximum per monitor (and per the series' own
+        labels) is the monitor's figure, once."""
         matchers = "".join(f', {k}="{v}"' for k, v in self.matchers)
-        return f"{self.metric.series}{{{selector}{matchers}}} {self.op} {self.threshold:g}"
+        by = ", ".join(("namespace", *self.metric.all_labels))
+        series = f"{self.metric.series}{{{selector}{matchers}}}"
+        return f"max by ({by}) ({series}) {self.op} {self.threshold:g}"
 
     def firing(self, samples: Mapping[str, list[Sample]]) -> Iterable[tuple[Sample, float, float]]:
         """(sample, value, threshold) of each series for which the comparison holds."""
@@ -324,7 +329,8 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
             NO_RECORDS,
             "warning",
             PromQL(
-                f"time() - {m.LAST_RECORD_TIMESTAMP.series}{{{{{{sel}}}}}} > "
+                f"time() - max by (namespace, modelmonitor, model) "
+                f"({m.LAST_RECORD_TIMESTAMP.series}{{{{{{sel}}}}}}) > "
                 f"{int(parse_duration(a.no_records_for))}"
             ),
             summary=f"Model {ref.model} sends no records",
@@ -357,7 +363,8 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 NO_LABELS,
                 "warning",
                 PromQL(
-                    f"time() - {m.LAST_LABEL_TIMESTAMP.series}{{{{{{sel}}}}}} > "
+                    f"time() - max by (namespace, modelmonitor, model) "
+                    f"({m.LAST_LABEL_TIMESTAMP.series}{{{{{{sel}}}}}}) > "
                     f"{int(parse_duration(a.no_labels_for))}"
                 ),
                 summary=f"No labels arrive for model {ref.model}",

@@ -125,4 +125,18 @@ INGEST_BATCH_DURATION = Metric(
 )
 SNAPSHOT_FAILURES = _c("snapshot_failures", "Snapshots that could not be written.")
 
+# -- the shared store of replicas ------------------------------------------------------------------
+STORE_REACHABLE = _g("store_reachable", "1 when the shared store answered the last flush, else 0.")
+STORE_BACKLOG = _g(
+    "store_backlog", "Predictions and KServe halves accepted and not yet written to the store."
+)
+STORE_LAST_FLUSH = _g(
+    "store_last_flush_timestamp_seconds", "When this replica last wrote its part to the store."
+)
+STORE_FLUSH_FAILURES = _c("store_flush_failures", "Flushes to the shared store that failed.")
+KSERVE_PAIRS_REFUSED = _c(
+    "kserve_pairs_refused",
+    "KServe request/response pairs joined in the shared store whose halves disagree (dropped).",
+)
+
 ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Metric))

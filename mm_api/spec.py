@@ -31,6 +31,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 TargetKind = Literal["Deployment", "StatefulSet", "InferenceService"]
 _ENABLED = "Turn this part on or off."
 _NODE_SELECTOR = "Node labels the pod must run on."
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
+    r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+#: A resource quantity (``100m``, ``256Mi``, ``2``): an int-or-string in the CRD.
+Quantity = int | str
 
 
 class TargetRef(Section):
@@ -156,14 +162,6 @@ class GpuSpec(Section):
     )
 
 
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
-    r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-#: A resource quantity (``100m``, ``256Mi``, ``2``): an int-or-string in the CRD.
-Quantity = int | str
-
-
 class ResourcesSpec(Section):
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
@@ -191,15 +189,97 @@ class NetworkPolicySpec(Section):
     )
 
 
+class SecretKeyRef(Section):
+    name: str = Field(min_length=1, description="Secret name, in the monitor's namespace.")
+    key: str = Field(min_length=1, description="Key in the Secret.")
+
+
+class StoreRef(Section):
+    url: str = Field(
+        pattern=r"^rediss?://[^\s]+$",
+        description="redis://host:6379/0 of a Valkey or Redis (standalone) shared by the replicas; rediss:// for TLS. No password in the URL: use passwordSecretRef.",
+    )
+    password_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="The store's password (given to the worker as MM_STORE_PASSWORD)."
+    )
+    flush_interval: Duration = Field(
+        default="1s",
+        description="How often each replica writes its part of the window (what a kill -9 can lose).",
+    )
+
+
+class PersistenceSpec(Section):
+    size: Quantity = Field(
+        default="1Gi",
+        description="Size of the PersistentVolumeClaim the worker keeps its snapshots on.",
+        json_schema_extra=crd(pattern=QUANTITY_PATTERN),
+    )
+    storage_class_name: str | None = Field(
+        default=None, description="StorageClass of the claim (default: the cluster's default)."
+    )
+
+
+class AutoscalingSpec(Section):
+    crd_rules = (
+        Cel("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    )
+
+    min_replicas: int = Field(default=2, ge=1, le=100, description="Fewest worker pods.")
+    max_replicas: int = Field(default=10, ge=1, le=100, description="Most worker pods.")
+    target_cpu_utilization_percentage: int = Field(
+        default=70,
+        ge=1,
+        le=100,
+        alias="targetCPUUtilizationPercentage",
+        description="CPU utilisation the autoscaler aims at.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(self.crd_rules[0].message)
+        return self
+
+
 class WorkerSpec(Section):
+    crd_rules = (
+        Cel(
+            "!has(self.replicas) || self.replicas <= 1 || has(self.store)",
+            "replicas above 1 need worker.store: replicas share their window through it",
+            ".replicas",
+        ),
+        Cel(
+            "!has(self.autoscaling) || has(self.store)",
+            "autoscaling needs worker.store: replicas share their window through it",
+            ".autoscaling",
+        ),
+        Cel(
+            "!has(self.persistence) || !has(self.store)",
+            "persistence is for one replica without a store (with a store, the state lives there)",
+            ".persistence",
+        ),
+    )
+
     image: str | None = Field(
         default=None, description="Defaults to the operator's MM_WORKER_IMAGE."
     )
     replicas: int = Field(
         default=1,
         ge=0,
-        le=1,
-        description="0 pauses the worker. State lives in one pod, so at most 1.",
+        le=100,
+        description="Worker pods; 0 pauses the worker. Above 1 needs a store. Ignored with autoscaling.",
+    )
+    store: StoreRef | None = Field(
+        default=None,
+        description="A shared Valkey/Redis: the window, pending labels and KServe halves of every replica.",
+    )
+    persistence: PersistenceSpec | None = Field(
+        default=None,
+        description="One replica without a store: snapshots on a PersistentVolumeClaim, so a new pod restores them.",
+    )
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="A HorizontalPodAutoscaler on CPU owns the replica count (needs a store).",
     )
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, description="Container resources, as in a Pod spec."
@@ -224,6 +304,18 @@ class WorkerSpec(Section):
         default_factory=NetworkPolicySpec,
         description="Limit the worker's ingress to the model's pods and Prometheus.",
     )
+
+    @model_validator(mode="after")
+    def _store_rules(self) -> WorkerSpec:
+        checks = (
+            self.replicas <= 1 or self.store is not None,
+            self.autoscaling is None or self.store is not None,
+            self.persistence is None or self.store is None,
+        )
+        for rule, ok in zip(self.crd_rules, checks, strict=True):
+            if not ok:
+                raise ValueError(f"{(rule.field_path or '').lstrip('.')}: {rule.message}")
+        return self
 
 
 class ModelMonitorSpec(MonitorSections):

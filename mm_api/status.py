@@ -93,12 +93,24 @@ class Violation(Document):
     since: str | None = None
 
 
+class StoreInfo(Document):
+    """The shared store, when replicas use one."""
+
+    url: str
+    replica: str
+    reachable: bool
+    last_error: str | None = None
+    last_flush_at: float | None = None
+    backlog: int = 0
+
+
 class WorkerStatus(Document):
     monitor: MonitorIdentity
     model: ModelIdentity
     features: list[FeatureInfo] = Field(default_factory=list)
     totals: Totals = Field(default_factory=Totals)
     pending_labels: int = 0
+    store: StoreInfo | None = None
     window: WindowInfo
     evaluated_at: float | None = None
     quality: dict[str, float] | None = None

@@ -67,6 +67,29 @@ class SnapshotSpec(Section):
     interval: Duration = "60s"
 
 
+class StoreSpec(Section):
+    """The shared state store of replicas (Valkey or Redis, standalone)."""
+
+    url: str = Field(
+        pattern=r"^rediss?://", description="redis://host:6379/0, or rediss:// for TLS."
+    )
+    flush_interval: Duration = Field(
+        default="1s", description="How often a replica writes its part of the window."
+    )
+    password_file: str | None = Field(
+        default=None, description="A file holding the password (a mounted Secret)."
+    )
+    password_env: str = Field(
+        default="MM_STORE_PASSWORD", description="Environment variable holding the password."
+    )
+    max_buffered: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Predictions and KServe halves kept while the store is unreachable; "
+        "beyond it ingestion answers 503.",
+    )
+
+
 class WorkerConfig(MonitorSections):
     """The file ``monitor-worker --config`` reads."""
 
@@ -75,6 +98,7 @@ class WorkerConfig(MonitorSections):
     data: WorkerData = Field(default_factory=WorkerData)
     ingestion: IngestionSpec = Field(default_factory=IngestionSpec)
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
+    store: StoreSpec | None = None
 
     @model_validator(mode="after")
     def _fits_task(self) -> WorkerConfig:

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from mm_api import metrics as m
 from mm_api.alerts import Sample
 
-from .samples import evaluation_samples, state_samples
+from .samples import evaluation_samples, state_samples, store_samples
 
 if TYPE_CHECKING:
     from .service import MonitorService
@@ -45,6 +45,7 @@ class Ingestion:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
         self.snapshot_failures = make(Counter, m.SNAPSHOT_FAILURES)
+        self.store_flush_failures = make(Counter, m.STORE_FLUSH_FAILURES)
 
     def request(self, endpoint: str, code: int) -> None:
         self.requests.labels(**self._labels, endpoint=endpoint, code=str(code)).inc()
@@ -90,6 +91,8 @@ class WindowCollector(Collector):
             service.snapshot_at,
             classifier=self.task != "regression",
         )
+        if service.store is not None:
+            samples += store_samples(service)
         if service.evaluation is not None:
             samples += evaluation_samples(service.evaluation)
         yield from families(self.labels, samples)

@@ -12,8 +12,9 @@ import time
 
 from mm_api.worker_config import ConfigError, load_config
 
-from .profile import build_profile
+from .profile import Profile, build_profile
 from .reference import ReferenceDataError, reference_for
+from .store import StoreUnavailable, open_store
 
 log = logging.getLogger("monitor_worker")
 
@@ -77,18 +78,26 @@ def cli(argv: list[str] | None = None) -> int:
         return 2
     from .service import MonitorService
 
+    profiles: list[Profile] = []  # built once, also when the store is retried after it
+
     def load() -> MonitorService:
-        start = time.monotonic()
-        profile = build_profile(config, reference_for(config))
-        log.info("profile ready in %.2fs", time.monotonic() - start)
-        _return_memory()  # the reference table is gone: give its pages back
-        return MonitorService(config, profile)
+        if not profiles:
+            start = time.monotonic()
+            profiles.append(build_profile(config, reference_for(config)))
+            log.info("profile ready in %.2fs", time.monotonic() - start)
+            _return_memory()  # the reference table is gone: give its pages back
+        profile = profiles[0]
+        store = open_store(config, profile) if config.store is not None else None
+        return MonitorService(config, profile, store=store)
 
     if args.check:
         try:
             service = load()
         except (ReferenceDataError, ValueError) as e:
             print(f"monitor-worker: cannot use the reference: {e}", file=sys.stderr)
+            return 2
+        except StoreUnavailable as e:
+            print(f"monitor-worker: {e}", file=sys.stderr)
             return 2
         print(f"config {args.config} is valid; {len(service.profile.schema.features)} features")
         return 0

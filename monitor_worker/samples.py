@@ -12,6 +12,7 @@ from mm_api.metrics import Metric
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
+    from .service import MonitorService
     from .window import Totals
 
 
@@ -77,4 +78,18 @@ def state_samples(
     ]
     if snapshot_at is not None:
         out.append(_s(m.SNAPSHOT_TIMESTAMP, snapshot_at))
+    return out
+
+
+def store_samples(service: MonitorService) -> list[Sample]:
+    """The shared store as this replica sees it."""
+    store = service.store
+    assert store is not None
+    out = [
+        _s(m.STORE_REACHABLE, 1.0 if store.reachable else 0.0),
+        _s(m.STORE_BACKLOG, service.backlog()),
+        _s(m.KSERVE_PAIRS_REFUSED, service.pairs_refused),
+    ]
+    if store.last_flush is not None:
+        out.append(_s(m.STORE_LAST_FLUSH, store.last_flush))
     return out

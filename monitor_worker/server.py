@@ -32,6 +32,7 @@ from .ingest import PayloadError
 from .openapi import openapi_document
 from .reference import ReferenceDataError
 from .service import MonitorService
+from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", object)  # type: ignore[arg-type]
@@ -99,6 +100,7 @@ class Worker:
         self.problem: str | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
         self.evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate")
+        self.store_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.queued = 0
         self.ready = False
         self.stopping = False
@@ -118,7 +120,11 @@ class Worker:
             return
         loop = asyncio.get_running_loop()
         bucket = await loop.run_in_executor(self.executor, service.window_summary)
-        await loop.run_in_executor(self.evaluator, service.evaluate, bucket)
+
+        def merged_and_evaluated() -> None:
+            service.evaluate(service.with_other_replicas(bucket))
+
+        await loop.run_in_executor(self.evaluator, merged_and_evaluated)
 
     async def _evaluation_loop(self) -> None:
         interval = parse_duration(self.config.window.evaluation_interval)
@@ -145,6 +151,33 @@ class Worker:
     def _labels(self) -> dict[str, str]:
         return {"modelmonitor": self.config.monitor.name, "model": self.config.model.name}
 
+    async def flush_once(self) -> bool:
+        """Hand this replica's changes to the shared store; False when it is unreachable
+        (the work is kept and retried at the next flush)."""
+        service = self.service
+        if service is None or service.store is None:
+            return True
+        loop = asyncio.get_running_loop()
+        work = await loop.run_in_executor(self.executor, service.take_flush_work)
+        try:
+            result = await loop.run_in_executor(self.store_io, service.store.flush, work)
+        except StoreUnavailable as e:
+            await loop.run_in_executor(self.executor, service.return_flush_work, work)
+            self.ingestion.store_flush_failures.labels(**self._labels()).inc()
+            log.warning("%s; %d predictions and halves kept for the next flush", e, len(work))
+            return False
+        await loop.run_in_executor(self.executor, service.apply_flush_result, result)
+        return True
+
+    async def _flush_loop(self) -> None:
+        interval = parse_duration(self.config.store.flush_interval) if self.config.store else 1.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush_once()
+            except Exception:
+                log.exception("flush failed; retrying at the next interval")
+
     async def _snapshot_loop(self) -> None:
         interval = parse_duration(self.config.snapshot.interval)
         while True:
@@ -155,21 +188,32 @@ class Worker:
         loop = asyncio.get_running_loop()
         try:
             service = await loop.run_in_executor(self.executor, self.load)
+        except StoreUnavailable as e:
+            self.problem = str(e)
+            log.error("%s; retrying", self.problem)
+            return False
         except (ReferenceDataError, ValueError) as e:
             self.problem = f"cannot use the reference: {e}"
             log.error("%s; retrying", self.problem)
             return False
-        if self.snapshot_dir is not None:
+        if self.snapshot_dir is not None and service.store is None:
             await loop.run_in_executor(self.executor, service.restore, self.snapshot_dir)
         self.service, self.problem, self.ready = service, None, True
         log.info("ready: %d features", len(service.profile.schema.features))
         return True
 
     async def _load_until_done(self) -> None:
+        # An unreachable store is retried soon (it usually comes back in seconds); an
+        # unusable reference needs someone to fix it.
         delay = self.RETRY_FIRST
+        store_delay = 1.0
         while not await self._load():
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.RETRY_MAX)
+            if self.problem and self.problem.startswith("store "):
+                await asyncio.sleep(store_delay)
+                store_delay = min(store_delay * 2, 30.0)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.RETRY_MAX)
 
     async def start(self, app: web.Application) -> None:
         if not await self._load():
@@ -177,6 +221,7 @@ class Worker:
         self._tasks += [
             asyncio.create_task(self._evaluation_loop()),
             asyncio.create_task(self._snapshot_loop()),
+            asyncio.create_task(self._flush_loop()),
         ]
 
     async def stop(self, app: web.Application) -> None:
@@ -188,13 +233,29 @@ class Worker:
         loop = asyncio.get_running_loop()
         # Everything answered 2xx went through the executor; wait for what is still queued.
         await loop.run_in_executor(None, self.executor.shutdown, True)
-        if self.snapshot_dir is not None and self.service is not None:
+        service = self.service
+        if service is not None and service.store is not None:
+            # What was accepted goes to the store before the process ends.
+            work = service.take_flush_work()
+            for attempt in range(3):
+                try:
+                    result = service.store.flush(work)
+                    service.apply_flush_result(result)  # pairs completed now count too
+                    if service.backlog() == 0 and not service.state.dirty:
+                        log.info("final flush to %s done", service.store.url)
+                        break
+                    work = service.take_flush_work()
+                except StoreUnavailable as e:
+                    log.error("final flush failed (attempt %d): %s", attempt + 1, e)
+                    time.sleep(1.0)
+        if self.snapshot_dir is not None and service is not None and service.store is None:
             try:
-                self.service.save(self.snapshot_dir)
+                service.save(self.snapshot_dir)
                 log.info("final snapshot saved to %s", self.snapshot_dir)
             except OSError as e:
                 log.error("final snapshot to %s failed: %s", self.snapshot_dir, e)
         self.evaluator.shutdown(wait=False, cancel_futures=True)
+        self.store_io.shutdown(wait=False, cancel_futures=True)
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -220,6 +281,18 @@ class Worker:
             return _json_response(
                 {"error": f"body larger than {limit} bytes", "field": "body"}, 413
             )
+        if self.store_full():
+            self.ingestion.request(endpoint, 503)
+            store = self.service.store if self.service else None
+            return _json_response(
+                {
+                    "error": f"{store.last_error if store else 'store unreachable'}; "
+                    f"{self.config.store.max_buffered if self.config.store else 0} predictions "
+                    "and halves are kept meanwhile, and that many are waiting: retry later"
+                },
+                503,
+                {"Retry-After": "5"},
+            )
         if self.queued >= self.config.ingestion.max_queue:
             self.ingestion.request(endpoint, 429)
             return _json_response(
@@ -243,12 +316,26 @@ class Worker:
         except PayloadError as e:
             self.ingestion.request(endpoint, e.status)
             return _json_response(e.to_json(), e.status)
+        except StoreUnavailable as e:  # labels are joined in the store: nothing was applied
+            self.ingestion.request(endpoint, 503)
+            return _json_response({"error": f"{e}; retry later"}, 503, {"Retry-After": "5"})
         finally:
             self.queued -= 1
             self.ingestion.queue_depth.labels(**self._labels()).set(self.queued)
         self.ingestion.batch_seconds.labels(**self._labels()).observe(time.perf_counter() - start)
         self.ingestion.request(endpoint, 200)
         return _json_response(result)
+
+    def store_full(self) -> bool:
+        """The shared store is away and the predictions kept meanwhile reached the bound."""
+        service, cfg = self.service, self.config.store
+        return (
+            service is not None
+            and cfg is not None
+            and service.store is not None
+            and not service.store.reachable
+            and service.backlog() >= cfg.max_buffered
+        )
 
     def _current(self) -> MonitorService:
         assert self.service is not None  # _ingest checked

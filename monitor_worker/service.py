@@ -25,6 +25,8 @@ from .ingest import (
     KServePairs,
     PayloadError,
     TypedDecoder,
+    decode_half,
+    encode_half,
     event_kind,
     join,
     parse_columns,
@@ -36,7 +38,9 @@ from .ingest import (
 )
 from .profile import Profile
 from .samples import evaluation_samples
-from .snapshot import read_snapshot, write_snapshot
+from .snapshot import pack, read_snapshot, write_snapshot
+from .store import FlushResult, FlushWork, RedisStore, StoreUnavailable
+from .store.shared import SharedPending
 from .window import Bucket, Totals, WindowState
 
 log = logging.getLogger(__name__)
@@ -51,11 +55,17 @@ def _json(body: bytes) -> Any:
 
 class MonitorService:
     def __init__(
-        self, config: WorkerConfig, profile: Profile, clock: Callable[[], float] = time.time
+        self,
+        config: WorkerConfig,
+        profile: Profile,
+        clock: Callable[[], float] = time.time,
+        store: RedisStore | None = None,
     ):
         self.config = config
         self.profile = profile
         self.clock = clock
+        #: The shared store of replicas, or None: the state lives in this process alone.
+        self.store = store
         reservoir = max(config.outliers.sample_size, 1000)
         self.state = WindowState(
             profile=profile,
@@ -64,7 +74,11 @@ class MonitorService:
             reservoir_capacity=reservoir,
             label_ttl=parse_duration(config.labels.ttl),
             max_pending=config.labels.max_pending,
+            pending=SharedPending(store) if store is not None else None,
         )
+        #: KServe halves waiting for the next flush (shared store only).
+        self.halves: list[tuple[str, str, bytes, float]] = []
+        self.pairs_refused = 0
         self.alerts = alert_definitions(
             MonitorRef(config.monitor.namespace, config.monitor.name, config.model.name), config
         )
@@ -109,6 +123,12 @@ class MonitorService:
         else:
             half = parse_inference_response(parsed, schema)
             response_columns(half, schema)  # refused now, not when its request comes
+        if self.store is not None:
+            # Paired in the store at the next flush, with a half any replica took.
+            self.halves.append(
+                (ce_id, "q" if kind == "request" else "r", encode_half(kind, half), now)
+            )
+            return {"accepted": 1, "joined": False, "queued": True}
         pair = self.pairs.add(ce_id, kind, half, now)
         if pair is None:
             return {"accepted": 1, "joined": False}
@@ -125,6 +145,75 @@ class MonitorService:
             index.indices(batch.prediction, "prediction")
         if batch.label is not None:
             index.indices(batch.label, "label")
+
+    # -- the shared store (ingest thread, except where noted) -------------------------------
+
+    def backlog(self) -> int:
+        """Predictions and halves accepted but not yet in the store."""
+        if self.store is None:
+            return 0
+        return len(self.state.pending.ids) + len(self.halves)
+
+    def take_flush_work(self) -> FlushWork:
+        """This replica's changes since the last flush, handed to the store thread."""
+        ids, rows = self.state.pending.drain()
+        halves, self.halves = self.halves, []
+        return FlushWork(
+            parts={slot: pack(b.to_dict()) for slot, b in self.state.take_dirty().items()},
+            pending_ids=ids,
+            pending_rows=rows,
+            halves=halves,
+            totals=dataclasses.asdict(self.state.totals),
+        )
+
+    def return_flush_work(self, work: FlushWork) -> None:
+        """A flush failed: keep its work for the next one. Every part of the window is sent
+        again then, in case the store lost what it had (restarted without persistence)."""
+        self.state.dirty |= set(work.parts) | set(self.state.buckets)
+        self.state.pending.restore(work.pending_ids, work.pending_rows)
+        self.halves = work.halves + self.halves
+
+    def apply_flush_result(self, result: FlushResult) -> None:
+        """Pairs completed in the store, expired requests and predictions, into the window."""
+        now = self.clock()
+        schema = self.profile.schema
+        for ce_id, request, response in result.pairs:
+            try:
+                batch = join(
+                    ce_id,
+                    decode_half("request", request, schema),  # type: ignore[arg-type]
+                    decode_half("response", response, schema),  # type: ignore[arg-type]
+                    schema,
+                )
+                self._check_classes(batch)
+            except (PayloadError, ValueError, KeyError) as e:
+                self.pairs_refused += 1
+                log.warning("KServe pair %s refused at its join: %s", ce_id, e)
+                continue
+            self.state.add(batch, now)
+        for blob in result.expired_requests:
+            self.state.add(decode_half("request", blob, schema), now)  # type: ignore[arg-type]
+        pending = self.state.pending
+        pending.expired += result.pending_expired
+        pending.stored = result.pending_total
+        self.state.totals.labels_expired = pending.expired
+
+    def with_other_replicas(self, bucket: Bucket) -> Bucket:
+        """``bucket`` (this replica's window) merged with every other replica's parts
+        (evaluator thread). Without a store, or while it is unreachable: ``bucket`` alone."""
+        if self.store is None:
+            return bucket
+        now = self.clock()
+        slots = range(self.state.oldest_slot(now), self.state.current_slot(now) + 1)
+        try:
+            parts = self.store.other_parts(slots)
+        except StoreUnavailable as e:
+            log.warning("evaluating this replica's part of the window only: %s", e)
+            return bucket
+        for documents in parts.values():
+            for d in documents:
+                bucket.merge(Bucket.from_dict(d, self.profile))
+        return bucket
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -156,6 +245,8 @@ class MonitorService:
             pending_labels=len(self.state.pending),
             window=doc.WindowInfo(size=cfg.window.size, records=0, sufficient=False),
         )
+        if self.store is not None:
+            status.store = self.store_status()
         if ev is None:
             return status
         status.evaluated_at = ev.at
@@ -188,6 +279,18 @@ class MonitorService:
         status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in ev.violations]
         status.evaluation_seconds = ev.duration
         return status
+
+    def store_status(self) -> doc.StoreInfo | None:
+        if self.store is None:
+            return None
+        return doc.StoreInfo(
+            url=self.store.url,
+            replica=self.store.replica,
+            reachable=self.store.reachable,
+            last_error=self.store.last_error,
+            last_flush_at=self.store.last_flush,
+            backlog=self.backlog(),
+        )
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -103,3 +103,46 @@ def read_snapshot(directory: Path, fingerprint: str) -> dict[str, Any] | None:
 def _move_aside(path: Path, suffix: str) -> None:
     with contextlib.suppress(OSError):
         os.replace(path, path.with_name(f"{path.name}.{suffix}"))
+
+
+# -- the same documents as bytes, for a shared store ----------------------------------------------
+
+_PACK_MAGIC = b"MMP1"
+
+
+def pack(document: Any) -> bytes:
+    """``document`` (JSON values and numpy arrays) as one byte string: a length-prefixed JSON
+    layout, then each array's raw bytes. Read back by :func:`unpack`."""
+    arrays: dict[str, np.ndarray] = {}
+    layout = _split(document, arrays)
+    specs = []
+    chunks = []
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        if a.dtype.hasobject:
+            raise ValueError(f"cannot pack an object array ({name})")
+        specs.append([name, a.dtype.str, list(a.shape)])
+        chunks.append(a.tobytes())
+    meta = orjson.dumps({"layout": layout, "arrays": specs})
+    return b"".join([_PACK_MAGIC, len(meta).to_bytes(4, "little"), meta, *chunks])
+
+
+def unpack(data: bytes) -> Any:
+    """Inverse of :func:`pack`; raises ValueError for bytes it did not write."""
+    if data[:4] != _PACK_MAGIC:
+        raise ValueError("not a packed document")
+    size = int.from_bytes(data[4:8], "little")
+    meta = orjson.loads(data[8 : 8 + size])
+    offset = 8 + size
+    arrays = {}
+    for name, dtype, shape in meta["arrays"]:
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape)) if shape else 1
+        end = offset + count * dt.itemsize
+        if end > len(data):
+            raise ValueError("packed document is truncated")
+        arrays[name] = (
+            np.frombuffer(data, dtype=dt, count=count, offset=offset).reshape(shape).copy()
+        )
+        offset = end
+    return _join(meta["layout"], arrays)

@@ -253,13 +253,32 @@ class WindowState:
     max_pending: int
     buckets: dict[int, Bucket] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
-    pending: PendingPredictions = field(init=False)
+    #: Predictions waiting for labels: in process, or shared (monitor_worker.store.shared).
+    pending: Any = None
+    #: Slots written since the last :meth:`take_dirty` (what a shared store must be sent).
+    dirty: set[int] = field(default_factory=set)
     _pending_checked: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
+        if self.pending is None:
+            self.pending = PendingPredictions(self.max_pending, self.label_ttl, self.proba_width)
+
+    @property
+    def proba_width(self) -> int:
         index = self.profile.class_index
-        width = 0 if index is None else (1 if index.binary else len(index.classes))
-        self.pending = PendingPredictions(self.max_pending, self.label_ttl, width)
+        return 0 if index is None else (1 if index.binary else len(index.classes))
+
+    def take_dirty(self) -> dict[int, Bucket]:
+        """The buckets written since the last call (still in the window)."""
+        out = {s: self.buckets[s] for s in self.dirty if s in self.buckets}
+        self.dirty = set()
+        return out
+
+    def oldest_slot(self, now: float) -> int:
+        return self._slot(now) - self.n_buckets + 1
+
+    def current_slot(self, now: float) -> int:
+        return self._slot(now)
 
     @property
     def width(self) -> float:
@@ -269,6 +288,8 @@ class WindowState:
         return math.floor(t / self.width)
 
     def _bucket(self, slot: int) -> Bucket:
+        """The bucket of ``slot``, to write to (it is marked dirty)."""
+        self.dirty.add(slot)
         b = self.buckets.get(slot)
         if b is None:
             b = Bucket.empty(self.profile, slot * self.width, self.reservoir_capacity)

@@ -9,8 +9,9 @@ log() { printf '[setup] %s\n' "$*"; }
 cache="${MM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-monitor}"
 mkdir -p "$cache"
 
-# 1. Debian packages: Prometheus, Alertmanager and promtool.
+# 1. Debian packages: Prometheus, Alertmanager and promtool; redis-server for the shared store.
 need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 if ((${#need_apt[@]})); then

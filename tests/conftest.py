@@ -17,6 +17,7 @@ from devcluster.controlplane import (
 )
 from devcluster.kserve import install_inferenceservice_crd
 from devcluster.prometheus import Alertmanager, Prometheus
+from devcluster.redis import RedisServer
 from devcluster.tools import Cluster
 from tests.support.operator import (
     OPERATOR_NAMESPACE,
@@ -110,3 +111,14 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     finally:
         for p in started:
             p.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """Debian's redis-server on a free port with a password (``.url``, ``.password``);
+    ``.restart()`` keeps its data (append-only file in the test's directory)."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..schema import DataSchema
 from .batch import Batch, PayloadError
@@ -264,6 +265,15 @@ class KServePairs:
             (key, _Half(kind, _decode(kind, payload, schema), at))
             for key, kind, payload, at in items
         )
+
+
+def encode_half(kind: str, payload: Batch | Response) -> bytes:
+    """A half as bytes (for a shared store); inverse of :func:`decode_half`."""
+    return orjson.dumps(_encode(_Half(kind, payload, 0.0)))
+
+
+def decode_half(kind: str, data: bytes, schema: DataSchema) -> Batch | Response:
+    return _decode(kind, orjson.loads(data), schema)
 
 
 def _encode(h: _Half) -> Any:

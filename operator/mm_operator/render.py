@@ -15,6 +15,7 @@ from mm_api.worker_config import (
     ModelInfo,
     ReferenceSource,
     SnapshotSpec,
+    StoreSpec,
     WorkerConfig,
     WorkerData,
     worker_config_yaml,
@@ -70,6 +71,10 @@ class Names:
     @property
     def monitoring(self) -> str:  # ServiceMonitor and PrometheusRule
         return f"mm-{self.monitor}"
+
+    @property
+    def state(self) -> str:  # PersistentVolumeClaim of the snapshots
+        return f"mm-{self.monitor}-state"
 
 
 @dataclass
@@ -154,6 +159,11 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
         ),
         snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
+        store=(
+            StoreSpec(url=spec.worker.store.url, flush_interval=spec.worker.store.flush_interval)
+            if spec.worker.store is not None
+            else None
+        ),
         alerts=spec.alerts,
     )
 
@@ -178,7 +188,11 @@ def _volumes(monitor: Monitor) -> tuple[list[dict], list[dict]]:
     names = Names(monitor.name)
     volumes: list[dict] = [
         {"name": "config", "configMap": {"name": names.config}},
-        {"name": "state", "emptyDir": {}},
+        (
+            {"name": "state", "persistentVolumeClaim": {"claimName": names.state}}
+            if monitor.spec.worker.persistence is not None
+            else {"name": "state", "emptyDir": {}}
+        ),
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
     ]
     mounts: list[dict] = [
@@ -237,6 +251,15 @@ def _scheduling(monitor: Monitor, facts: ClusterFacts) -> dict[str, Any]:
             ]
     if node_selector:
         pod["nodeSelector"] = node_selector
+    if _scaled(monitor):
+        pod["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector_labels(monitor)},
+            }
+        ]
     if tolerations:
         pod["tolerations"] = tolerations
     if w.colocate and facts.target_pod_labels:
@@ -254,6 +277,41 @@ def _scheduling(monitor: Monitor, facts: ClusterFacts) -> dict[str, Any]:
             }
         }
     return pod
+
+
+def _store_env(monitor: Monitor) -> list[dict[str, Any]]:
+    store = monitor.spec.worker.store
+    if store is None or store.password_secret_ref is None:
+        return []
+    ref = store.password_secret_ref
+    return [
+        {
+            "name": "MM_STORE_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+        }
+    ]
+
+
+def _replicas_and_strategy(monitor: Monitor) -> dict[str, Any]:
+    w = monitor.spec.worker
+    out: dict[str, Any] = {}
+    if w.autoscaling is None:
+        out["replicas"] = w.replicas  # with autoscaling the HPA owns the count: not applied
+    if w.store is None:
+        # One pod owns the window state and its snapshots: never two at once.
+        out["strategy"] = {"type": "Recreate"}
+    else:
+        # Replicas share the store: a new pod is ready before an old one leaves.
+        out["strategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }
+    return out
+
+
+def _scaled(monitor: Monitor) -> bool:
+    w = monitor.spec.worker
+    return w.autoscaling is not None or w.replicas > 1
 
 
 def render_deployment(
@@ -274,6 +332,7 @@ def render_deployment(
         "env": [
             {"name": "MM_LOG_FORMAT", "value": "json"},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            *_store_env(monitor),
         ],
         "ports": [{"name": "http", "containerPort": WORKER_PORT, "protocol": "TCP"}],
         "readinessProbe": {
@@ -301,6 +360,10 @@ def render_deployment(
         },
         "volumeMounts": mounts,
     }
+    if monitor.spec.worker.store is not None:
+        # Out of the Service's endpoints before SIGTERM, so no record reaches a worker that
+        # is flushing its last part.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -324,9 +387,7 @@ def render_deployment(
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
-            "replicas": monitor.spec.worker.replicas,
-            # One pod owns the window state and its snapshots: never two at once.
-            "strategy": {"type": "Recreate"},
+            **_replicas_and_strategy(monitor),
             "selector": {"matchLabels": selector_labels(monitor)},
             "template": {
                 "metadata": {
@@ -424,6 +485,66 @@ def render_network_policy(
     }
 
 
+def render_state_claim(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    """The PersistentVolumeClaim a single worker keeps its snapshots on (owned by the
+    monitor, so it outlives pods and goes with the monitor)."""
+    p = monitor.spec.worker.persistence
+    assert p is not None
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": str(p.size)}},
+    }
+    if p.storage_class_name:
+        spec["storageClassName"] = p.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(monitor, settings, Names(monitor.name).state),
+        "spec": spec,
+    }
+
+
+def render_disruption_budget(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    """At most one worker pod evicted at a time (drains, node upgrades)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(monitor, settings, Names(monitor.name).worker),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(monitor)}},
+    }
+
+
+def render_autoscaler(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    a = monitor.spec.worker.autoscaling
+    assert a is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(monitor, settings, Names(monitor.name).worker),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": Names(monitor.name).worker,
+            },
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": a.target_cpu_utilization_percentage,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
 def render_token_secret(
     monitor: Monitor, settings: Settings, token: str, rotation: str
 ) -> dict[str, Any]:
@@ -452,6 +573,17 @@ def render_children(
     spec = monitor.spec
     children = Children()
     config_map = render_config_map(monitor, settings)
+    w = spec.worker
+    optional = [
+        ("v1", "PersistentVolumeClaim", names.state, w.persistence is not None, render_state_claim),
+        ("policy/v1", "PodDisruptionBudget", names.worker, _scaled(monitor), render_disruption_budget),
+        ("autoscaling/v2", "HorizontalPodAutoscaler", names.worker, w.autoscaling is not None, render_autoscaler),
+    ]  # fmt: skip
+    for api_version, kind, name, wanted, render in optional:
+        if wanted:
+            children.objects.append(render(monitor, settings))
+        else:
+            children.absent.append((api_version, kind, name))
     children.objects += [
         config_map,
         render_deployment(monitor, settings, facts, config_map, token_rotation),

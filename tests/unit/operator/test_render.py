@@ -144,3 +144,92 @@ def test_config_change_changes_pod_checksum():
         ]
 
     assert checksum(a) == checksum(c) != checksum(b)
+
+
+# -- replicas, store, persistence, autoscaling ------------------------------------------------
+
+STORE = {
+    "url": "redis://valkey.ml.svc:6379/0",
+    "passwordSecretRef": {"name": "valkey", "key": "pw"},
+}
+
+
+def test_one_replica_without_store_recreates_and_has_no_budget_or_autoscaler():
+    ch = render_children(monitor(), SETTINGS, ClusterFacts())
+    dep = by_kind(ch)["Deployment"]
+    assert dep["spec"]["strategy"] == {"type": "Recreate"} and dep["spec"]["replicas"] == 1
+    assert {k for _, k, _ in ch.absent} >= {
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
+    }
+    assert "topologySpreadConstraints" not in pod_spec(ch)
+    assert {"name": "state", "emptyDir": {}} in pod_spec(ch)["volumes"]
+
+
+def test_replicas_with_a_store_roll_without_downtime():
+    ch = render_children(monitor(worker={"replicas": 3, "store": STORE}), SETTINGS, ClusterFacts())
+    kinds = by_kind(ch)
+    dep = kinds["Deployment"]
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    pdb = kinds["PodDisruptionBudget"]
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": dep["spec"]["selector"]}
+    container = pod_spec(ch)["containers"][0]
+    assert {
+        "name": "MM_STORE_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "valkey", "key": "pw"}},
+    } in container["env"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    (spread,) = pod_spec(ch)["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    config = parse_config(__import__("yaml").safe_load(kinds["ConfigMap"]["data"]["config.yaml"]))
+    assert config.store is not None and config.store.url == STORE["url"]
+    assert config.store.password_env == "MM_STORE_PASSWORD"  # the variable the pod sets
+
+
+def test_autoscaling_leaves_the_replica_count_to_the_autoscaler():
+    auto = {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 60}
+    ch = render_children(
+        monitor(worker={"store": STORE, "autoscaling": auto}), SETTINGS, ClusterFacts()
+    )
+    kinds = by_kind(ch)
+    assert "replicas" not in kinds["Deployment"]["spec"]
+    hpa = kinds["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    assert hpa["scaleTargetRef"]["name"] == "mm-fraud"
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
+
+
+def test_persistence_puts_the_snapshots_on_a_claim():
+    ch = render_children(
+        monitor(worker={"persistence": {"size": "2Gi", "storageClassName": "fast"}}),
+        SETTINGS,
+        ClusterFacts(),
+    )
+    claim = by_kind(ch)["PersistentVolumeClaim"]
+    assert claim["metadata"]["name"] == "mm-fraud-state"
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "2Gi"}},
+        "storageClassName": "fast",
+    }
+    assert {"name": "state", "persistentVolumeClaim": {"claimName": "mm-fraud-state"}} in pod_spec(
+        ch
+    )["volumes"]
+    assert by_kind(ch)["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize(
+    ("worker", "field"),
+    [({"replicas": 2}, "replicas"), ({"autoscaling": {}}, "autoscaling"),
+     ({"store": STORE, "persistence": {}}, "persistence")],
+)  # fmt: skip
+def test_store_rules_name_the_field(worker, field):
+    from mm_operator.spec import SpecError
+
+    with pytest.raises(SpecError, match=rf"spec\.worker: {field}: "):
+        monitor(worker=worker)
