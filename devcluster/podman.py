@@ -296,7 +296,11 @@ class PodmanContainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = self.podman_args()
         (self.workdir / "podman-run.json").write_text(json.dumps(args, indent=1))
-        podman("run", "--detach", *args, timeout=120)
+        try:
+            podman("run", "--detach", *args, timeout=120)
+        except BaseException:
+            podman("rm", "--force", self.name, check=False)  # a run that failed leaves one
+            raise
         self.started = True
         return self
 

@@ -68,9 +68,10 @@ def reference_records(n: int) -> dict:
 
 
 def check_no_writes(c: PodmanContainer, root: str, log: str) -> None:
-    if root == "read-only":
-        assert write_failures(log) == [], log[-4000:]
-    else:
+    # A refused write shows in the log with either root (a writable root is still owned by
+    # root, not by the container's user); one that succeeded shows in the diff.
+    assert write_failures(log) == [], log[-4000:]
+    if root == "writable":
         assert writes_outside_volumes(c) == [], c.diff()
 
 
@@ -101,10 +102,12 @@ def test_worker_runs_under_its_rendered_pod_spec(images, tmp_path, root):
         exit_code = c.stop()
         log = c.logs()
         assert exit_code == 0, log[-4000:]
-        # The state went where the pod spec put the state volume.
-        snapshots = [p.name for p in c.volume_dirs["state"].iterdir()]
-        assert snapshots, f"no snapshot in the state volume\n{log[-4000:]}"
         check_no_writes(c, root, log)
+        # The state went where the pod spec put the state volume.
+        state = c.volume_dirs.get("state")
+        assert state is not None and any(state.iterdir()), (
+            f"no snapshot in a state volume\n{log[-4000:]}"
+        )
 
 
 @pytest.fixture
