@@ -57,6 +57,7 @@ CONTEXT_SKIP = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cach
 # passed as the builder stage's ARGs of the same name.
 PIP_BUILD_ARGS = ("index-url", "extra-index-url", "trusted-host", "cert", "default-timeout")
 IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # present in both kinds of base
+KEEP_PROJECT_IMAGES = 3
 
 
 class ImageBuildError(RuntimeError):
@@ -255,22 +256,31 @@ def project_image(base: Image | None = None) -> Image:
     # Host networking: the build's pip reaches PyPI the way this machine does; no bridge or
     # NAT rules are made for it.
     podman(
-        "build",
-        "--network",
-        "host",
-        "--layers",
-        "--build-arg",
-        f"BASE_IMAGE={base.ref}",
-        *build_args,
-        *volumes,
-        "--file",
-        str(DOCKERFILE),
-        "--tag",
-        ref,
-        str(REPO),
+        "build", "--network", "host", "--layers", "--build-arg", f"BASE_IMAGE={base.ref}",
+        *build_args, *volumes, "--file", str(DOCKERFILE), "--tag", ref, str(REPO),
         timeout=1800,
-    )
-    return Image(ref, time.monotonic() - t)
+    )  # fmt: skip
+    seconds = time.monotonic() - t
+    prune_project_images(keep=ref)
+    return Image(ref, seconds)
+
+
+def prune_project_images(keep: str, newest: int = KEEP_PROJECT_IMAGES) -> list[str]:
+    """Remove all but the ``newest`` project images (each build of changed sources makes one,
+    772 MB) and the builds' dangling intermediate images older than ten minutes. An image that a
+    container still uses is left alone (podman refuses), so a test session running on this
+    machine at the same time keeps its own. Returns what was removed."""
+    out = podman("images", "--format", "json", PROJECT_REPO).stdout
+    found = sorted(json.loads(out or "[]"), key=lambda i: i.get("Created", 0), reverse=True)
+    removed: list[str] = []
+    for info in found[newest:]:
+        names = [n for n in info.get("Names") or [] if n.startswith(f"{PROJECT_REPO}:")]
+        if keep in names:
+            continue
+        if podman("rmi", info["Id"], check=False).returncode == 0:
+            removed += names
+    podman("image", "prune", "--force", "--filter", "until=10m", check=False)
+    return removed
 
 
 # -- the sandbox image ----------------------------------------------------------------------
@@ -321,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImageBuildError as e:
         print(f"image build failed: {e}", file=sys.stderr)
         return 1
-    for tag in args.tag:
+    tags = list(args.tag)
+    if args.which == "project":  # what the chart's image.tag defaults to
+        tags.append(f"{PROJECT_REPO}:{project_version()}")
+    for tag in tags:
         podman("tag", image.ref, tag)
     info = inspect_image(image.ref)
     how = f"built in {image.seconds:.0f} s" if image.built else "found (cached)"
