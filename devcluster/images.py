@@ -57,7 +57,7 @@ CONTEXT_SKIP = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cach
 # passed as the builder stage's ARGs of the same name.
 PIP_BUILD_ARGS = ("index-url", "extra-index-url", "trusted-host", "cert", "default-timeout")
 IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # present in both kinds of base
-KEEP_PROJECT_IMAGES = 3
+KEEP_PROJECT_IMAGES = 5  # one per worktree testing on this machine at once, say
 
 
 class ImageBuildError(RuntimeError):

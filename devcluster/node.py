@@ -30,6 +30,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -95,8 +96,11 @@ class RealNode:
         self.processes: list[Process] = []
         self.relays: list[Relays] = []
         self.timings: dict[str, float] = {}
-        # Kept short: unix socket paths are limited to 108 bytes.
-        self.socket = workdir / "containerd.sock"
+        # Sockets, containerd's store and the kubelet's root live under a short path: unix
+        # socket paths are limited to 108 bytes, and the kubelet makes sockets deep in its root
+        # ("bind: invalid argument" under a pytest temporary directory). Logs stay in workdir.
+        self.dir = Path(tempfile.gettempdir()) / self.name
+        self.socket = self.dir / "containerd.sock"
         self.logs = workdir / "logs"
         self.pod_logs_dir = workdir / "pod-logs"
 
@@ -105,6 +109,7 @@ class RealNode:
     def start(self) -> RealNode:
         t0 = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True)
         try:
             self.netns.create(addresses=(API_VIP, HOST_ALIAS))
             self._relay_into_node()
@@ -168,7 +173,7 @@ class RealNode:
 
     def _start_containerd(self) -> None:
         t = time.monotonic()
-        d = self.workdir
+        d = self.dir
         cni_conf = d / "cni"
         cni_conf.mkdir(parents=True, exist_ok=True)
         (cni_conf / "10-mm-node.conflist").write_text(json.dumps(self._cni_conflist(), indent=1))
@@ -197,14 +202,14 @@ class RealNode:
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_SUBNET}]],
                         "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(self.workdir / "cni-ipam"),
+                        "dataDir": str(self.dir / "cni-ipam"),
                     },
                 }
             ],
         }
 
     def _containerd_config(self) -> str:
-        d = self.workdir
+        d = self.dir
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         return f"""version = 2
 root = "{d / "root"}"
@@ -253,7 +258,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         """podman save -> ctr import into containerd's k8s.io namespace (what the CRI sees)."""
         t = time.monotonic()
         for ref in (*self.images, self.sandbox_image):
-            archive = self.workdir / "image.tar"
+            archive = self.dir / "image.tar"
             podman("save", "--output", str(archive), ref, timeout=600)
             try:
                 self._ctr("images", "import", str(archive))
@@ -267,7 +272,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def _start_kubelet(self) -> None:
         assert self.cp.pki is not None, "the real node needs a control plane started here"
         t = time.monotonic()
-        d = self.workdir / "kubelet"
+        d = self.dir / "kubelet"
         d.mkdir(parents=True, exist_ok=True)
         user = f"system:node:{self.name}"
         issue_client_certificate(
@@ -405,10 +410,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         time.sleep(0.5)
 
     def _unmount(self) -> None:
-        prefix = str(self.workdir.resolve()) + "/"
+        """Unmount what is left under our directory (the kubelet bind-mounts its root onto
+        itself; volumes and overlays of containers killed with their shims), then remove it:
+        containerd's store holds the imported images."""
+        prefix = str(self.dir.resolve()) + "/"
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
         for target in sorted((m for m in mounts if (m + "/").startswith(prefix)), reverse=True):
             subprocess.run(["umount", "--lazy", target], capture_output=True, timeout=30)
+        still = [m for m in Path("/proc/mounts").read_text().split() if m.startswith(prefix)]
+        if not still:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def _spawn(self, name: str, argv: list[str]) -> Process:
         p = Process(name, argv, self.logs / f"{name}.log").start()

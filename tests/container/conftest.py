@@ -1,7 +1,8 @@
 """Fixtures of the suites that run our image for real: the images (built once, then found in
-podman's store by the hash of their inputs), a control plane of their own (the real operators
-started here must not meet the session's operator process in the shared one), and a real node
-(containerd and a kubelet) registered in it beside the kwok nodes."""
+podman's store by the hash of their inputs), a control plane of their own for this package (the
+real operators started here must not meet the session's operator process in the shared one),
+and a real node (containerd and a kubelet) registered in it beside the kwok nodes, for the
+module that uses it."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def images() -> Images:
     return Images(base, project, pause)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     cp = ControlPlane(tmp_path_factory.mktemp("container-cp"))
     cp.start()
@@ -44,7 +45,7 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPla
         cp.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node(
     own_cluster: ControlPlane, images: Images, tmp_path_factory
 ) -> Iterator[real_node.RealNode]:
