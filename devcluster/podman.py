@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .images import podman, podman_env
+from .images import podman
 from .processes import free_port
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -327,15 +326,6 @@ class PodmanContainer:
         doc = json.loads(out or "{}")
         return sorted(
             (kind[0].upper(), path) for kind, paths in doc.items() for path in paths or []
-        )
-
-    def exec(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["podman", "exec", self.name, *cmd],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=podman_env(),
         )
 
     def stop(self) -> int:

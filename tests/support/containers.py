@@ -17,7 +17,6 @@ from devcluster.worker import WorkerProcess
 from mm_operator.render import Observed, render_children
 from mm_operator.settings import Settings
 from mm_operator.spec import parse_monitor
-from tests.support.helm import template
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "examples" / "reference.csv"
@@ -55,18 +54,6 @@ def rendered_worker(image: str, monitor: dict[str, Any]) -> tuple[dict, dict[str
         "token": {"token": "token-of-the-test"},
     }
     return pod_spec, files
-
-
-def rendered_operator(image: str, *helm_args: str) -> dict[str, Any]:
-    """The chart's operator Deployment (``helm template``) for ``image``."""
-    repo, tag = repo_and_tag(image)
-    objects = template("--set", f"image.repository={repo}", "--set", f"image.tag={tag}", *helm_args)
-    return next(o for o in objects if o["kind"] == "Deployment")
-
-
-def chart_objects(image: str, *helm_args: str) -> list[dict[str, Any]]:
-    repo, tag = repo_and_tag(image)
-    return template("--set", f"image.repository={repo}", "--set", f"image.tag={tag}", *helm_args)
 
 
 # -- what a kubelet adds -----------------------------------------------------------------------
