@@ -3,12 +3,27 @@
 # chart's securityContext and the operator's worker pods (mm_operator/render.py: RUN_AS) expect.
 #
 #   docker build -t ghcr.io/model-monitor/model-monitor:0.1.0 .
+#   make image      # the same with buildah on a base made locally (devcluster/images.py)
 #
+# BASE_IMAGE is any Debian 12 image with CPython 3.11 and its venv module: the public
+# python:3.11 slim image (python at /usr/local/bin) or one made by debootstrap (python3 at
+# /usr/bin, package python3-venv). Steps call `python3`, which both have.
 # tests/unit/test_dockerfile.py lints this file with hadolint and replays the builder stage's
 # RUN steps outside Docker to prove they give a working install.
 
+ARG BASE_IMAGE=python:3.11.11-slim-bookworm
+
 # ---- builder: build the wheel, install it with its dependencies into /opt/venv -------------
-FROM python:3.11.11-slim-bookworm AS builder
+FROM ${BASE_IMAGE} AS builder
+
+# Optional, for this stage only (none is set unless given): how pip reaches an index here,
+# e.g. a mirror or the CA bundle of a TLS-inspecting proxy (devcluster/images.py passes the
+# machine's own pip settings).
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+ARG PIP_CERT
+ARG PIP_DEFAULT_TIMEOUT
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -21,14 +36,15 @@ COPY operator ./operator
 
 # Every dependency ships manylinux wheels for CPython 3.11 (numpy, scipy, scikit-learn,
 # pyarrow, orjson...): --only-binary keeps compilers out of the build as well.
-RUN python -m venv /opt/venv \
-    && python -m pip wheel --no-cache-dir --no-deps --wheel-dir /src/dist . \
+# The venv's own pip builds the wheel: a Debian python3 has no pip outside a venv.
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /src/dist . \
     && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: /src/dist/*.whl \
     && /opt/venv/bin/model-monitor-operator --help > /dev/null \
     && /opt/venv/bin/monitor-worker --help > /dev/null
 
 # ---- final: the base image, /opt/venv and a non-root user; nothing else -------------------
-FROM python:3.11.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="model-monitor" \
       org.opencontainers.image.description="Kubernetes-native monitoring of ML models: operator and monitor worker" \

@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
 export KUBECTL := $(TOOLS_BIN)/kubectl
 
 .PHONY: help setup test test-unit test-cluster lint format typecheck crd docs \
-        cluster-up cluster-down bench clean demo demo-down
+        cluster-up cluster-down bench clean demo demo-down image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,16 +19,16 @@ help: ## list the targets
 setup: ## install everything (Debian packages, .venv, helm, control-plane binaries)
 	@scripts/setup.sh
 
-test: setup ## the whole suite: lint, types, unit, real control plane, Prometheus/Alertmanager, e2e
+test: setup ## the whole suite: lint, types, unit, real control plane, Prometheus/Alertmanager, e2e, containers
 	$(MAKE) --no-print-directory lint typecheck
-	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz" -q
-	$(PYTEST) -m "cluster or prometheus or e2e or fuzz" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container" -q
+	$(PYTEST) -m "cluster or prometheus or e2e or fuzz or container" -q
 
 test-unit: ## fast unit tests only (no real components)
-	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container" -q
 
-test-cluster: ## suites that start the real control plane, Prometheus, or fuzz the worker
-	$(PYTEST) -m "cluster or prometheus or e2e or fuzz" -q
+test-cluster: ## suites that start the real control plane, Prometheus, containers and a real node, or fuzz the worker
+	$(PYTEST) -m "cluster or prometheus or e2e or fuzz or container" -q
 
 lint: ## ruff lint and format check
 	.venv/bin/ruff check .
@@ -51,6 +51,9 @@ crd: ## regenerate the CRD, the chart's copy and docs/api.md from mm_api/spec.py
 	$(PY) scripts/gen_api.py
 
 docs: crd ## regenerate the generated docs (docs/api.md)
+
+image: setup ## build the image from the Dockerfile with podman/buildah, on a Debian 12 base made here (docs/containers.md)
+	@$(PY) -m devcluster.images project
 
 bench: setup ## run the benchmarks in bench/ and append the figures to docs/benchmarks.md
 	bench/run_all.sh

