@@ -50,7 +50,12 @@ PAUSE_REPO = "localhost/model-monitor-pause"
 
 # The build context the Dockerfile's COPY lines need (.dockerignore keeps exactly these; a unit
 # test checks that the two agree).
-CONTEXT = ("pyproject.toml", "README.md", "monitor_worker", "operator")
+# What the build sends: the allowlist of .dockerignore (its "!path" lines), one source for both.
+CONTEXT = tuple(
+    line[1:].strip().rstrip("/")
+    for line in (REPO / ".dockerignore").read_text().splitlines()
+    if line.startswith("!")
+)
 CONTEXT_SKIP = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cache")
 
 # pip settings of this machine that a build must see to reach PyPI (a mirror, a proxy's CA):

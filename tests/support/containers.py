@@ -14,7 +14,7 @@ from devcluster.controlplane import ControlPlane
 from devcluster.podman import PodmanContainer
 from devcluster.processes import wait_until
 from devcluster.worker import WorkerProcess
-from mm_operator.render import Observed, render_children
+from mm_operator.render import ClusterFacts, render_children
 from mm_operator.settings import Settings
 from mm_operator.spec import parse_monitor
 
@@ -45,7 +45,7 @@ def fraud_monitor(name: str = "fraud", namespace: str = "ml", **spec: Any) -> di
 def rendered_worker(image: str, monitor: dict[str, Any]) -> tuple[dict, dict[str, dict]]:
     """The worker Deployment's pod spec as the operator renders it for ``monitor``, and the
     files of its configMap and secret volumes (the rendered ConfigMap, the reference, a token)."""
-    children = render_children(parse_monitor(monitor), Settings(worker_image=image), Observed())
+    children = render_children(parse_monitor(monitor), Settings(worker_image=image), ClusterFacts())
     by_kind = {o["kind"]: o for o in children.objects}
     pod_spec = by_kind["Deployment"]["spec"]["template"]["spec"]
     files = {
