@@ -26,6 +26,7 @@ from benchlib import (
     WORKER_CORE,
     WorkerProcess,
     cpu_seconds,
+    feature_names,
     loadavg,
     log,
     machine,
@@ -122,7 +123,8 @@ def pending_memory(
         batch = 5000
         for start in range(0, n, batch):
             ids = [f"pending-{start + i:09d}" for i in range(batch)]
-            body = {"columns": {**{f"f{j}": [0.5] * batch for j in range(20)}, "id": ids, "prediction": [1] * batch, "score": [0.7] * batch}}  # fmt: skip
+            features = {name: [0.5] * batch for name in feature_names(20)}
+            body = {"columns": {**features, "id": ids, "prediction": [1] * batch, "score": [0.7] * batch}}  # fmt: skip
             code, doc = w.post("/v1/records", body)
             assert code == 200, doc
         wait_until(lambda: w.status()["store"]["backlog"] == 0, timeout=120, what="flushed")
