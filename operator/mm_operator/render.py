@@ -154,7 +154,7 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
         ),
         snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
-        alerts=spec.alerts,
+        alerts=spec.alerts.worker_section(),
     )
 
 
