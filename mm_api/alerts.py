@@ -496,7 +496,7 @@ def target_pods_expr(namespace: str, target: ServingTarget) -> str:
     )
 
 
-def _dcgm(series: x.Series) -> str:
+def dcgm_by_pod(series: x.Series) -> str:
     """A DCGM series with ``pod``/``namespace`` of the GPU's user, whether Prometheus kept the
     exporter's own labels (honorLabels: true) or renamed them ``exported_*`` (the default)."""
     inner = f'label_replace({series.name}, "pod", "$1", "exported_pod", "(.+)")'
@@ -639,7 +639,7 @@ def serving_rules(
                 SERVING_GPU_SATURATED,
                 sev,
                 PromQL.literal(
-                    f"max by (namespace, pod, gpu) ({_dcgm(x.GPU_UTIL)}){join}"
+                    f"max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_UTIL)}){join}"
                     f" > {spec.gpu_utilization_ratio * 100:g}"
                 ),
                 summary=f"A GPU of model {model} is saturated",
@@ -655,9 +655,9 @@ def serving_rules(
                 SERVING_GPU_MEMORY_NEAR_LIMIT,
                 sev,
                 PromQL.literal(
-                    f"max by (namespace, pod, gpu) ({_dcgm(x.GPU_FB_USED)})"
-                    f" / (max by (namespace, pod, gpu) ({_dcgm(x.GPU_FB_USED)})"
-                    f" + max by (namespace, pod, gpu) ({_dcgm(x.GPU_FB_FREE)})){join}"
+                    f"max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_USED)})"
+                    f" / (max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_USED)})"
+                    f" + max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_FREE)})){join}"
                     f" > {spec.gpu_memory_ratio:g}"
                 ),
                 summary=f"GPU memory of model {model} is nearly full",

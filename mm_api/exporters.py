@@ -91,6 +91,10 @@ LAST_TERMINATED_REASON = Series(
     ("namespace", "pod", "uid", "container", "reason"),
     "1 with the reason of the container's last termination (OOMKilled, Error, ...).",
 )  # fmt: skip
+POD_READY = Series(
+    "kube_pod_status_ready", KSM, ("namespace", "pod", "uid", "condition"),
+    "1 for the pod's Ready condition status (condition true, false or unknown).",
+)  # fmt: skip
 DEPLOYMENT_UNAVAILABLE = Series(
     "kube_deployment_status_replicas_unavailable", KSM, ("namespace", "deployment"),
     "Replicas of a Deployment that are not available.",
