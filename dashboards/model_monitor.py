@@ -266,7 +266,7 @@ ROWS: tuple[Row, ...] = (
     WORKER,
     SERVING,
 )
-_BUILDERS = {
+_BUILDERS: dict[str, Any] = {
     "stat": stat.Panel,
     "timeseries": timeseries.Panel,
     "table": table.Panel,

@@ -101,9 +101,9 @@ class KubeStateMetrics:
             self.workdir / "kube-state-metrics.log",
         ).start()
         wait_until(
-            lambda: urllib.request.urlopen(f"{self.url}/readyz", timeout=2).status == 200,
+            lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=2).status == 200,
             timeout=60,
-            what="kube-state-metrics /readyz",
+            what="kube-state-metrics /healthz",
             process=self.process,
         )
         return self

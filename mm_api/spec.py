@@ -236,7 +236,7 @@ class ModelMonitorSpec(MonitorSections):
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
-    alerts: ModelAlertsSpec = Field(  # type: ignore[assignment]  # the worker's section, extended
+    alerts: ModelAlertsSpec = Field(  # the worker's section, extended
         default_factory=ModelAlertsSpec,
         description="The PrometheusRule's alerts, serving health and routing to the owning team.",
     )
