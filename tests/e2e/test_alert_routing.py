@@ -18,6 +18,7 @@ from devcluster.controlplane import PROMETHEUS_OPERATOR_CRDS
 from devcluster.monitoring import generate_alertmanager_config
 from devcluster.processes import wait_until
 from devcluster.prometheus import Alertmanager, http_json
+from devcluster.tools import KubectlError
 from devcluster.webhook import WebhookReceiver
 from tests.support.operator import get_json
 
@@ -220,3 +221,30 @@ def test_route_reaches_the_team_and_the_retrain_hook_and_silences_work(
     # 5. Removing the annotation expires it.
     cluster.kubectl("annotate", "mm", NAME, "-n", namespace, "modelmonitor.io/silence-")
     wait_until(lambda: not our_silences(), timeout=60, what="the silence expired")
+
+
+TEAM = {"name": "team-fraud", "webhook": {"urlSecret": {"name": "fraud-hooks", "key": "team"}}}
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ({"receivers": [TEAM], "receiver": "nobody"}, "receiver must name one of receivers"),
+        ({"receivers": [{"name": "team"}]}, "set at least one of webhook, slack, email or pagerduty"),
+        ({"receivers": [{**TEAM, "name": "retrain"}]}, "reserved for the retrain hook"),
+        ({"receivers": [TEAM], "retrain": {"urlSecret": {"name": "s", "key": "k"}, "alerts": ["DataDrift"]}},
+         "spec.alerts.route.retrain.alerts[0]"),
+        ({"receivers": [TEAM], "groupWait": "soon"}, "spec.alerts.route.groupWait"),
+    ],
+)  # fmt: skip
+def test_api_server_refuses_bad_routes_naming_the_field(
+    cluster, operator, namespace, route, message
+):
+    """The CRD's schema and CEL rules (generated from mm_api/alerting.py) refuse at
+    ``kubectl apply`` what the Python validators refuse (tests/unit/operator/test_routing.py)."""
+    doc = monitor_manifest()
+    doc["spec"]["alerts"]["route"] = route
+    cmd = ["apply", "--dry-run=server", "-n", namespace, "-f", "-"]
+    with pytest.raises(KubectlError) as e:
+        cluster.kubectl(*cmd, input=yaml.safe_dump(doc))
+    assert message in e.value.stderr
