@@ -100,12 +100,16 @@ class KubeStateMetrics:
             ],
             self.workdir / "kube-state-metrics.log",
         ).start()
-        wait_until(
-            lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=2).status == 200,
-            timeout=60,
-            what="kube-state-metrics /healthz",
-            process=self.process,
-        )
+        try:
+            wait_until(
+                lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=2).status == 200,
+                timeout=60,
+                what="kube-state-metrics /healthz",
+                process=self.process,
+            )
+        except BaseException:
+            self.stop()  # a context manager's __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def metrics(self) -> str:
