@@ -10,7 +10,7 @@ PYTEST     := .venv/bin/pytest
 export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
 export KUBECTL := $(TOOLS_BIN)/kubectl
 
-.PHONY: help setup test test-unit test-cluster lint format typecheck crd docs \
+.PHONY: help setup test test-unit test-cluster lint format typecheck crd dashboards docs \
         cluster-up cluster-down bench clean demo demo-down image
 
 help: ## list the targets
@@ -50,7 +50,10 @@ cluster-down: ## stop the local control plane
 crd: ## regenerate the CRD, the chart's copy and docs/api.md from mm_api/spec.py
 	$(PY) scripts/gen_api.py
 
-docs: crd ## regenerate the generated docs (docs/api.md)
+dashboards: ## regenerate the chart's Grafana dashboard from dashboards/ (grafana-foundation-sdk)
+	$(PY) scripts/gen_dashboards.py
+
+docs: crd dashboards ## regenerate everything generated (docs/api.md, the CRD, the dashboard)
 
 image: setup ## build the image from the Dockerfile with podman/buildah, on a Debian 12 base made here (docs/containers.md)
 	@$(PY) -m devcluster.images project

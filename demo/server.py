@@ -1,6 +1,7 @@
 """Step 3: MLServer 1.7.1 (from .venv-demo) serving the trained Pipeline over the Open
 Inference Protocol on a free loopback port. ``parallel_workers: 0`` keeps inference in the
-server process (its worker pool crashes with the current uvloop); no metrics server."""
+server process (its worker pool crashes with the current uvloop); no metrics server unless
+``metrics=True`` (its own Prometheus ``/metrics`` on ``metrics_url``)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from .venv import MLSERVER
 
 
 class ModelServer:
-    def __init__(self, model_file: Path, workdir: Path) -> None:
+    def __init__(self, model_file: Path, workdir: Path, *, metrics: bool = False) -> None:
         self.model_file = model_file
         self.dir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port() if metrics else None
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics" if metrics else None
         self.process: Process | None = None
 
     def _write_settings(self) -> None:
@@ -29,9 +32,11 @@ class ModelServer:
             "http_port": self.port,
             "grpc_port": free_port(),
             "parallel_workers": 0,
-            "metrics_endpoint": None,
+            "metrics_endpoint": "/metrics" if self.metrics_port else None,
             "debug": False,
         }
+        if self.metrics_port:
+            settings["metrics_port"] = self.metrics_port
         model = {
             "name": MODEL,
             "implementation": "mlserver_sklearn.SKLearnModel",

@@ -316,6 +316,7 @@ class ControlPlane:
             "servicemonitors.monitoring.coreos.com",
             "podmonitors.monitoring.coreos.com",
             "prometheusrules.monitoring.coreos.com",
+            "alertmanagerconfigs.monitoring.coreos.com",
         }
 
         def established() -> bool:

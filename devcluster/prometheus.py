@@ -83,6 +83,14 @@ class Alertmanager:
         )
         return self
 
+    def reload(self, config: dict) -> None:
+        """Replace the configuration and reload (``/-/reload``); raises if it is refused."""
+        self.config = config
+        (self.workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/-/reload", method="POST"), timeout=10
+        )
+
     def stop(self) -> None:
         if self.process:
             self.process.stop()

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from . import exporters as x
 from . import metrics as m
+from .alerting import ServingHealthSpec
 from .durations import parse_duration
 from .metrics import Metric
 from .sections import MonitorSections
@@ -47,6 +49,16 @@ WORKER_ABSENT = f"{PREFIX}WorkerAbsent"
 NO_RECORDS = f"{PREFIX}NoRecords"
 NO_LABELS = f"{PREFIX}NoLabels"
 BUDGET_BURN = f"{PREFIX}AccuracyBudgetBurn"
+SERVING_CPU_THROTTLED = f"{PREFIX}ServingCpuThrottled"
+SERVING_CPU_NEAR_LIMIT = f"{PREFIX}ServingCpuNearLimit"
+SERVING_MEMORY_NEAR_LIMIT = f"{PREFIX}ServingMemoryNearLimit"
+SERVING_OOM_KILLED = f"{PREFIX}ServingOOMKilled"
+SERVING_RESTARTING = f"{PREFIX}ServingRestarting"
+SERVING_REPLICAS_UNAVAILABLE = f"{PREFIX}ServingReplicasUnavailable"
+SERVING_GPU_SATURATED = f"{PREFIX}ServingGpuSaturated"
+SERVING_GPU_MEMORY_NEAR_LIMIT = f"{PREFIX}ServingGpuMemoryNearLimit"
+SERVING_LATENCY_HIGH = f"{PREFIX}ServingLatencyHigh"
+SERVING_ERRORS_HIGH = f"{PREFIX}ServingErrorsHigh"
 
 #: Multi-window, multi-burn-rate alerting (Google SRE workbook, ch. 5), as Sloth and Pyrra do:
 #: (long window, short window, burn-rate factor, severity).
@@ -136,6 +148,11 @@ class PromQL:
 
     template: str
 
+    @classmethod
+    def literal(cls, expr: str) -> PromQL:
+        """An expression written out in full (no ``{sel}``/``{job}`` placeholders)."""
+        return cls(expr.replace("{", "{{").replace("}", "}}"))
+
     def promql(self, selector: str, job: str) -> str:
         return self.template.format(sel=selector, job=job)
 
@@ -154,6 +171,8 @@ class AlertDef:
     message: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     for_: str | None = None
+    #: The dashboard panel that shows its series (:data:`mm_api.panels.PANEL_IDS`).
+    panel: str = "firing_alerts"
 
     @property
     def evaluated_by_worker(self) -> bool:
@@ -217,6 +236,7 @@ def _quality(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                         f"{'minimum' if kind == 'min' else 'maximum'} {{threshold:g}}"
                     ),
                     labels={"metric": t.metric},
+                    panel="quality",
                 )
             )
     return out
@@ -238,6 +258,7 @@ def _drift(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"threshold is {share:.0%}."
             ),
             message="{value:.0%} of features drifted (threshold {threshold:.0%})",
+            panel="drift_share",
         ),
         AlertDef(
             FEATURE_DRIFT,
@@ -256,6 +277,7 @@ def _drift(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"statistic and docs/drift.md for its threshold)."
             ),
             message="feature {feature} drifted ({method})",
+            panel="feature_drift_detected",
         ),
     ]
     if s.drift.prediction.enabled:
@@ -277,6 +299,7 @@ def _drift(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                     f"({{{{ $labels.method }}}} test)."
                 ),
                 message="predictions drifted ({method})",
+                panel="prediction_drift",
             )
         )
     return out
@@ -297,6 +320,7 @@ def _outliers(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"{ref.model} are outliers ({o.method}); the threshold is {o.max_ratio:.2%}."
             ),
             message="{value:.2%} outliers (threshold {threshold:.2%})",
+            panel="outlier_ratio",
         )
     ]
 
@@ -314,6 +338,7 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"Prometheus cannot scrape the monitor worker {worker} in "
                 f"{ref.namespace}: no quality, drift or outlier figures are being computed."
             ),
+            panel="worker_info",
         ),
         AlertDef(
             WORKER_ABSENT,
@@ -324,6 +349,7 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"Prometheus has no target for the monitor worker {worker} in "
                 f"{ref.namespace}: check the ServiceMonitor and the worker Deployment."
             ),
+            panel="worker_info",
         ),
         AlertDef(
             NO_RECORDS,
@@ -338,6 +364,7 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"The monitor of model {ref.model} has received no records for "
                 f"{{{{ $value | humanizeDuration }}}}; the limit is {a.no_records_for}."
             ),
+            panel="record_rate",
         ),
         AlertDef(
             INSUFFICIENT_SAMPLES,
@@ -355,6 +382,7 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 f"{s.window.min_samples} records, so its figures are withheld."
             ),
             message="{value:.0f} records in the window, fewer than {threshold:.0f}",
+            panel="window_size",
         ),
     ]
     if s.quality.thresholds:
@@ -373,6 +401,7 @@ def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                     f"{{{{ $value | humanizeDuration }}}} (limit {a.no_labels_for}): its "
                     "quality thresholds cannot be checked."
                 ),
+                panel="last_arrivals",
             )
         )
     return out
@@ -421,9 +450,289 @@ def objective_rules(
                 ),
                 labels={"long_window": long, "short_window": short},
                 for_="2m" if severity == "critical" else "15m",
+                panel="labelled_predictions",
             )
         )
     return recording, alerts
+
+
+# -- serving health of the model's own pods (Prometheus only) -------------------------------------
+
+#: Recording rule: 1 per pod of the target, with the monitor's ``modelmonitor`` and ``model``
+#: labels. Every serving alert and dashboard panel joins on it.
+TARGET_PODS = "modelmonitor:target_pod:info"
+#: Containers of pods, not the pod's own cgroup ("") nor the pause container ("POD").
+_CONTAINERS = 'container!="", container!="POD"'
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    """The workload serving the model (``spec.model.targetRef``) and whether its pods request
+    NVIDIA GPUs (as the operator observed its pod template)."""
+
+    kind: str  # Deployment | StatefulSet | InferenceService
+    name: str
+    gpu: bool = False
+
+    def deployment_matcher(self) -> str:
+        """The ``deployment`` label value(s) of the Deployments that run the target's pods:
+        itself, or KServe's predictor (``<isvc>-predictor`` in raw mode, Knative's
+        ``<isvc>-predictor-<revision>-deployment`` in serverless mode)."""
+        if self.kind == "InferenceService":
+            return f'=~"{self.name}-predictor|{self.name}-predictor-[0-9]+-deployment"'
+        return f'="{self.name}"'
+
+
+def target_pods_expr(namespace: str, target: ServingTarget) -> str:
+    """The target's pods as ``{namespace, pod}`` series of value 1, from kube-state-metrics'
+    ownership series: pod -> ReplicaSet -> Deployment (or pod -> StatefulSet). Chosen over a
+    pod-name regex (which a Deployment named ``<name>-v2`` can satisfy) and over
+    ``kube_pod_labels`` (empty unless kube-state-metrics is started with a label allowlist)."""
+    ns = f'namespace="{namespace}"'
+    if target.kind == "StatefulSet":
+        return (
+            f"max by (namespace, pod) ({x.POD_OWNER.name}"
+            f'{{{ns}, owner_kind="StatefulSet", owner_name="{target.name}"}})'
+        )
+    owner = target.deployment_matcher()
+    return (
+        f'max by (namespace, pod) ({x.POD_OWNER.name}{{{ns}, owner_kind="ReplicaSet"}}'
+        " * on (namespace, owner_name) group_left () max by (namespace, owner_name) "
+        f'(label_replace({x.REPLICASET_OWNER.name}{{{ns}, owner_kind="Deployment", '
+        f'owner_name{owner}}}, "owner_name", "$1", "replicaset", "(.+)")))'
+    )
+
+
+def dcgm_by_pod(series: x.Series) -> str:
+    """A DCGM series with ``pod``/``namespace`` of the GPU's user, whether Prometheus kept the
+    exporter's own labels (honorLabels: true) or renamed them ``exported_*`` (the default)."""
+    inner = f'label_replace({series.name}, "pod", "$1", "exported_pod", "(.+)")'
+    return f'label_replace({inner}, "namespace", "$1", "exported_namespace", "(.+)")'
+
+
+def serving_rules(
+    ref: MonitorRef, target: ServingTarget, sections: MonitorSections, spec: ServingHealthSpec
+) -> tuple[list[dict[str, object]], list[AlertDef]]:
+    """The recording rule of the target's pods and the serving-health alerts (Prometheus only:
+    they read other exporters' series, which the worker never sees). Empty when alerts or
+    ``alerts.servingHealth`` are disabled."""
+    if not sections.alerts.enabled or not spec.enabled:
+        return [], []
+    ns = f'namespace="{ref.namespace}"'
+    join = (
+        " * on (namespace, pod) group_left (modelmonitor, model) "
+        f'{TARGET_PODS}{{{ns}, modelmonitor="{ref.name}"}}'
+    )
+    window, sev, for_ = spec.rate_window, spec.severity, spec.for_
+    by_container = "namespace, pod, container"
+    by_monitor = "namespace, modelmonitor, model"
+    model = ref.model
+    recording: list[dict[str, object]] = [
+        {
+            "record": TARGET_PODS,
+            "expr": target_pods_expr(ref.namespace, target),
+            "labels": {"modelmonitor": ref.name, "model": model},
+        }
+    ]
+    container = "Container {{ $labels.container }} of pod {{ $labels.pod }}"
+
+    def limit(resource: str) -> str:
+        return (
+            f" / on ({by_container}) max by ({by_container}) "
+            f'({x.RESOURCE_LIMITS.name}{{{ns}, resource="{resource}"}})'
+        )
+
+    def rate(name: str, extra: str = "") -> str:
+        matchers = f"{ns}, {extra}" if extra else ns
+        return f"rate({name}{{{matchers}}}[{window}])"
+
+    alerts = [
+        AlertDef(
+            SERVING_CPU_THROTTLED,
+            sev,
+            PromQL.literal(
+                f"sum by ({by_container}) ({rate(x.CPU_CFS_THROTTLED.name, _CONTAINERS)})"
+                f" / sum by ({by_container}) ({rate(x.CPU_CFS_PERIODS.name, _CONTAINERS)})"
+                f"{join} > {spec.cpu_throttling_ratio:g}"
+            ),
+            summary=f"Model {model} is CPU-throttled",
+            description=(
+                f"{container} of model {model} was throttled in "
+                f"{{{{ $value | humanizePercentage }}}} of its CPU periods over {window}; the "
+                f"threshold is {spec.cpu_throttling_ratio:.0%}. Raise its CPU limit or scale out."
+            ),
+            for_=for_,
+            panel="serving_cpu_throttling",
+        ),
+        AlertDef(
+            SERVING_CPU_NEAR_LIMIT,
+            sev,
+            PromQL.literal(
+                f"sum by ({by_container}) ({rate(x.CPU_USAGE.name, _CONTAINERS)})"
+                f"{limit('cpu')}{join} > {spec.cpu_limit_ratio:g}"
+            ),
+            summary=f"Model {model} uses its CPU limit",
+            description=(
+                f"{container} of model {model} uses {{{{ $value | humanizePercentage }}}} of "
+                f"its CPU limit over {window}; the threshold is {spec.cpu_limit_ratio:.0%}."
+            ),
+            for_=for_,
+            panel="serving_cpu_limit",
+        ),
+        AlertDef(
+            SERVING_MEMORY_NEAR_LIMIT,
+            sev,
+            PromQL.literal(
+                f"max by ({by_container}) ({x.MEMORY_WORKING_SET.name}{{{ns}, {_CONTAINERS}}})"
+                f"{limit('memory')}{join} > {spec.memory_limit_ratio:g}"
+            ),
+            summary=f"Model {model} is near its memory limit",
+            description=(
+                f"{container} of model {model} has a working set of "
+                f"{{{{ $value | humanizePercentage }}}} of its memory limit; the threshold is "
+                f"{spec.memory_limit_ratio:.0%}. At the limit the kernel OOM-kills it."
+            ),
+            for_=for_,
+            panel="serving_memory_limit",
+        ),
+        AlertDef(
+            SERVING_OOM_KILLED,
+            sev,
+            PromQL.literal(
+                f"(max by ({by_container}) ({x.LAST_TERMINATED_REASON.name}"
+                f'{{{ns}, reason="OOMKilled"}}) and on ({by_container}) max by ({by_container}) '
+                f"(increase({x.RESTARTS.name}{{{ns}}}[{spec.restarts_window}])) > 0){join}"
+            ),
+            summary=f"Model {model} was OOM-killed",
+            description=(
+                f"{container} of model {model} was killed for running out of memory "
+                f"(OOMKilled) and restarted within the last {spec.restarts_window}."
+            ),
+            # One OOM kill is the event: no waiting, it shows while the restart is recent.
+            for_="0s",
+            panel="serving_restarts",
+        ),
+        AlertDef(
+            SERVING_RESTARTING,
+            sev,
+            PromQL.literal(
+                f"max by ({by_container}) (increase({x.RESTARTS.name}{{{ns}}}"
+                f"[{spec.restarts_window}])){join} >= {spec.restarts}"
+            ),
+            summary=f"Model {model} keeps restarting",
+            description=(
+                f'{container} of model {model} restarted {{{{ $value | printf "%.0f" }}}} '
+                f"times in {spec.restarts_window}; the threshold is {spec.restarts}."
+            ),
+            for_=for_,
+            panel="serving_restarts",
+        ),
+        AlertDef(
+            SERVING_REPLICAS_UNAVAILABLE,
+            sev,
+            PromQL.literal(_unavailable_expr(ref.namespace, target)),
+            summary=f"Replicas of model {model} are unavailable",
+            description=(
+                f'{{{{ $value | printf "%.0f" }}}} replica(s) of {target.kind} {target.name} '
+                f"serving model {model} ({ref.namespace}) are unavailable."
+            ),
+            for_=for_,
+            panel="serving_replicas_unavailable",
+        ),
+    ]
+    if (target.gpu and spec.gpu != "disabled") or spec.gpu == "enabled":
+        alerts += [
+            AlertDef(
+                SERVING_GPU_SATURATED,
+                sev,
+                PromQL.literal(
+                    f"max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_UTIL)}){join}"
+                    f" > {spec.gpu_utilization_ratio * 100:g}"
+                ),
+                summary=f"A GPU of model {model} is saturated",
+                description=(
+                    f"GPU {{{{ $labels.gpu }}}} of pod {{{{ $labels.pod }}}} (model {model}) is "
+                    f'{{{{ $value | printf "%.0f" }}}}% busy; the threshold is '
+                    f"{spec.gpu_utilization_ratio:.0%}."
+                ),
+                for_=for_,
+                panel="serving_gpu_utilization",
+            ),
+            AlertDef(
+                SERVING_GPU_MEMORY_NEAR_LIMIT,
+                sev,
+                PromQL.literal(
+                    f"max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_USED)})"
+                    f" / (max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_USED)})"
+                    f" + max by (namespace, pod, gpu) ({dcgm_by_pod(x.GPU_FB_FREE)})){join}"
+                    f" > {spec.gpu_memory_ratio:g}"
+                ),
+                summary=f"GPU memory of model {model} is nearly full",
+                description=(
+                    f"GPU {{{{ $labels.gpu }}}} of pod {{{{ $labels.pod }}}} (model {model}) has "
+                    f"{{{{ $value | humanizePercentage }}}} of its framebuffer in use; the "
+                    f"threshold is {spec.gpu_memory_ratio:.0%}."
+                ),
+                for_=for_,
+                panel="serving_gpu_memory",
+            ),
+        ]
+    latency = parse_duration(spec.latency_threshold)
+    rest_buckets = f"{x.MLSERVER_REST_DURATION.name}_bucket"
+    kserve_buckets = f"{x.KSERVE_PREDICT_DURATION.name}_bucket"
+    infer = 'path=~".*/infer"'  # MLServer's route templates: /v2/models/{model_name}/infer
+    failures = f"sum by ({by_monitor}) ({rate(x.MLSERVER_FAILURE.name)}{join})"
+    successes = f"sum by ({by_monitor}) ({rate(x.MLSERVER_SUCCESS.name)}{join})"
+    alerts += [
+        AlertDef(
+            SERVING_LATENCY_HIGH,
+            sev,
+            PromQL.literal(
+                f"histogram_quantile({spec.latency_quantile:g}, sum by ({by_monitor}, le) (("
+                f"{rate(rest_buckets, infer)} or {rate(kserve_buckets)}){join}))"
+                f" > {latency:g}"
+            ),
+            summary=f"Model {model} answers slowly",
+            description=(
+                f"The {spec.latency_quantile:.0%} quantile of inference latency of model {model} "
+                f"({ref.namespace}/{ref.name}) is {{{{ $value | humanizeDuration }}}} over "
+                f"{window}; the threshold is {spec.latency_threshold}."
+            ),
+            for_=for_,
+            panel="serving_latency",
+        ),
+        AlertDef(
+            SERVING_ERRORS_HIGH,
+            sev,
+            PromQL.literal(
+                f"{failures} / ({failures} + ({successes} or {failures} * 0))"
+                f" > {spec.error_ratio:g}"
+            ),
+            summary=f"Model {model} fails inference requests",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the inference requests to model "
+                f"{model} ({ref.namespace}/{ref.name}) failed over {window}; the threshold is "
+                f"{spec.error_ratio:.0%}."
+            ),
+            for_=for_,
+            panel="serving_error_ratio",
+        ),
+    ]
+    return recording, alerts
+
+
+def _unavailable_expr(namespace: str, target: ServingTarget) -> str:
+    ns = f'namespace="{namespace}"'
+    if target.kind == "StatefulSet":
+        sel = f'{{{ns}, statefulset="{target.name}"}}'
+        return (
+            f"max by (namespace, statefulset) ({x.STATEFULSET_REPLICAS.name}{sel})"
+            f" - max by (namespace, statefulset) ({x.STATEFULSET_READY.name}{sel}) > 0"
+        )
+    return (
+        f"max by (namespace, deployment) ({x.DEPLOYMENT_UNAVAILABLE.name}"
+        f"{{{ns}, deployment{target.deployment_matcher()}}}) > 0"
+    )
 
 
 # -- evaluation on the worker's samples ---------------------------------------------------------

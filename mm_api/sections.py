@@ -316,7 +316,7 @@ class AlertsSpec(Section):
         default=None,
         alias="dashboardURL",
         pattern=r"^https?://",
-        description="Dashboard link added to every alert's annotations.",
+        description="URL of the Model Monitor Grafana dashboard (e.g. https://grafana.example.org/d/model-monitor); each alert's dashboard_url opens the panel showing its series.",
     )
     no_records_for: Duration = Field(
         default="15m", description="Alert when no records arrived for this long."

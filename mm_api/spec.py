@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from .alerting import ModelAlertsSpec
 from .durations import Duration
 from .sections import (
     TASK_RULES,
@@ -327,6 +328,10 @@ class ModelMonitorSpec(MonitorSections):
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
+    alerts: ModelAlertsSpec = Field(  # the worker's section, extended
+        default_factory=ModelAlertsSpec,
+        description="The PrometheusRule's alerts, serving health and routing to the owning team.",
+    )
     data: DataSpec = Field(
         default_factory=DataSpec,
         description="The reference data and how its columns map to features, predictions and labels.",

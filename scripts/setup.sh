@@ -53,4 +53,9 @@ devcluster/build.sh >/dev/null
 # 5. KServe's agent (payload logger) and InferenceService CRD, from its Go module (cached by
 # version; cold build ~3 minutes).
 devcluster/build-kserve.sh >/dev/null
+
+# 6. The Prometheus Operator's AlertmanagerConfig conversion (amconfig) and kube-state-metrics,
+# from their Go modules, for the alert-routing and serving-health tests (cached by version;
+# cold build ~4 minutes).
+devcluster/build-monitoring.sh >/dev/null
 log "ready"

@@ -79,6 +79,7 @@ class Reason:
     # MonitoringConfigured
     PROMETHEUS_OPERATOR = "PrometheusOperator"
     PROMETHEUS_OPERATOR_MISSING = "PrometheusOperatorMissing"
+    ALERTMANAGER_CONFIG_MISSING = "AlertmanagerConfigMissing"
     DISABLED = "Disabled"
     # Healthy
     NO_ALERTS = "NoAlerts"

@@ -50,6 +50,7 @@ RESOURCES = {
     ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networking.k8s.io/v1", "networkpolicies"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): Resource("monitoring.coreos.com/v1", "servicemonitors"),
     ("monitoring.coreos.com/v1", "PrometheusRule"): Resource("monitoring.coreos.com/v1", "prometheusrules"),
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): Resource("monitoring.coreos.com/v1alpha1", "alertmanagerconfigs"),
     ("serving.kserve.io/v1beta1", "InferenceService"): Resource("serving.kserve.io/v1beta1", "inferenceservices"),
     ("modelmonitor.io/v1alpha1", "ModelMonitor"): Resource("modelmonitor.io/v1alpha1", "modelmonitors"),
 }  # fmt: skip

@@ -23,6 +23,8 @@ class TargetState:
     reason: str
     message: str
     pod_labels: dict[str, str] | None = None
+    #: The target's pods request NVIDIA GPUs (``nvidia.com/*`` resources).
+    gpu: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,38 @@ def observe_target(kube: Kube, monitor: Monitor) -> TargetState:
             for c in status.get("conditions", [])
         )
         labels: dict[str, str] | None = {"serving.kserve.io/inferenceservice": ref.name}
+        containers = _predictor_containers((obj.get("spec") or {}).get("predictor") or {})
     else:
         spec = obj.get("spec") or {}
         ready = (status.get("readyReplicas") or 0) >= 1 or spec.get("replicas") == 0
-        labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or None
+        template = spec.get("template") or {}
+        labels = template.get("metadata", {}).get("labels") or None
+        pod = template.get("spec") or {}
+        containers = [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]
     return TargetState(
         True,
         Reason.FOUND,
         f"{where} found ({'ready' if ready else 'not ready yet'})",
         pod_labels=labels,
+        gpu=any(_requests_gpu(c) for c in containers),
     )
+
+
+GPU_RESOURCE_PREFIX = "nvidia.com/"  # nvidia.com/gpu, and MIG slices like nvidia.com/mig-1g.10gb
+
+
+def _requests_gpu(container: dict) -> bool:
+    resources = container.get("resources") or {}
+    names = [*(resources.get("limits") or {}), *(resources.get("requests") or {})]
+    return any(n.startswith(GPU_RESOURCE_PREFIX) for n in names)
+
+
+def _predictor_containers(predictor: dict) -> list[dict]:
+    """Container specs of an InferenceService's predictor: ``containers`` (custom), ``model``
+    or a framework key (``sklearn``, ``pytorch``, ...), each a container spec."""
+    out = list(predictor.get("containers") or [])
+    out += [v for v in predictor.values() if isinstance(v, dict) and "resources" in v]
+    return out
 
 
 def observe_worker(kube: Kube, monitor: Monitor) -> WorkerState:

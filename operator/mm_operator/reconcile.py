@@ -24,6 +24,8 @@ from .kube import Kube, NotFound
 from .metrics import RECONCILE_SECONDS, RECONCILES, STATUS_REFRESHES
 from .observe import check_prerequisites, observe_target, observe_worker
 from .render import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_CONFIG_API,
     TOKEN_ROTATION_ANNOTATION,
     WORKER_PORT,
     ClusterFacts,
@@ -142,13 +144,19 @@ def _reconcile(ctx: Context, body: dict[str, Any], read_health: bool) -> Result 
     target = observe_target(kube, monitor)
     problems = tuple(check_prerequisites(kube, monitor))
     prometheus_operator = kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor")
+    alertmanager_config = kube.has_api(ALERTMANAGER_CONFIG_API, ALERTMANAGER_CONFIG)
     apply_error = None
     applied: tuple[str, ...] = tuple(previous.get("children") or ())
     if not problems:
         # Missing prerequisites leave existing children as they were: what already works
         # keeps working until the spec can be satisfied.
         try:
-            facts = ClusterFacts(target.pod_labels, prometheus_operator)
+            facts = ClusterFacts(
+                target.pod_labels,
+                prometheus_operator,
+                target_gpu=target.gpu,
+                alertmanager_config=alertmanager_config,
+            )
             applied = _apply_children(ctx, body, monitor, facts)
         except ApiException as e:
             if _namespace_terminating(e):
@@ -168,6 +176,7 @@ def _reconcile(ctx: Context, body: dict[str, Any], read_health: bool) -> Result 
         target=target,
         worker=observe_worker(kube, monitor),
         prometheus_operator=prometheus_operator,
+        routing_unavailable=monitor.spec.alerts.route is not None and not alertmanager_config,
         health=ctx.health.read(monitor) if read_health and not problems else None,
         children=applied,
     )
@@ -259,6 +268,8 @@ def refresh(
             target=observe_target(ctx.kube, monitor),
             worker=observe_worker(ctx.kube, monitor),
             prometheus_operator=ctx.kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor"),
+            routing_unavailable=monitor.spec.alerts.route is not None
+            and not ctx.kube.has_api(ALERTMANAGER_CONFIG_API, ALERTMANAGER_CONFIG),
             health=ctx.health.read(monitor) if read_health else None,
             children=tuple(status.get("children") or ()),
         )

@@ -21,6 +21,9 @@ from mm_api.worker_config import (
     worker_config_yaml,
 )
 
+from .routing import API_VERSION as ALERTMANAGER_CONFIG_API
+from .routing import KIND as ALERTMANAGER_CONFIG
+from .routing import render_alertmanager_config
 from .rules import render_rule_groups
 from .settings import Settings
 from .spec import Monitor
@@ -48,6 +51,10 @@ class ClusterFacts:
 
     target_pod_labels: dict[str, str] | None = None
     prometheus_operator: bool = True
+    #: The target's pod template requests NVIDIA GPUs (serving-health GPU rules).
+    target_gpu: bool = False
+    #: The AlertmanagerConfig API (monitoring.coreos.com/v1alpha1) is served.
+    alertmanager_config: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class Names:
         return f"mm-{self.monitor}-token"
 
     @property
-    def monitoring(self) -> str:  # ServiceMonitor and PrometheusRule
+    def monitoring(self) -> str:  # ServiceMonitor, PrometheusRule and AlertmanagerConfig
         return f"mm-{self.monitor}"
 
     @property
@@ -164,7 +171,7 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             if spec.worker.store is not None
             else None
         ),
-        alerts=spec.alerts,
+        alerts=spec.alerts.worker_section(),
     )
 
 
@@ -439,15 +446,18 @@ def render_service_monitor(monitor: Monitor, settings: Settings) -> dict[str, An
     }
 
 
-def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+def render_prometheus_rule(
+    monitor: Monitor, settings: Settings, facts: ClusterFacts | None = None
+) -> dict[str, Any]:
     rule = monitor.spec.prometheus.rule
     meta = _meta(monitor, settings, Names(monitor.name).monitoring)
     meta["labels"] = {**meta["labels"], **rule.labels}
+    gpu = facts.target_gpu if facts is not None else False
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": meta,
-        "spec": {"groups": render_rule_groups(monitor, settings)},
+        "spec": {"groups": render_rule_groups(monitor, settings, target_gpu=gpu)},
     }
 
 
@@ -589,15 +599,21 @@ def render_children(
         render_deployment(monitor, settings, facts, config_map, token_rotation),
         render_service(monitor, settings, facts),
     ]
-    monitoring = [
-        ("ServiceMonitor", spec.prometheus.service_monitor.enabled, render_service_monitor),
-        ("PrometheusRule", spec.prometheus.rule.enabled, render_prometheus_rule),
-    ]
-    for kind, enabled, render in monitoring:
-        if enabled and facts.prometheus_operator:
-            children.objects.append(render(monitor, settings))
-        elif facts.prometheus_operator:
-            children.absent.append(("monitoring.coreos.com/v1", kind, names.monitoring))
+    if facts.prometheus_operator:
+        if spec.prometheus.service_monitor.enabled:
+            children.objects.append(render_service_monitor(monitor, settings))
+        else:
+            children.absent.append(("monitoring.coreos.com/v1", "ServiceMonitor", names.monitoring))
+        if spec.prometheus.rule.enabled:
+            children.objects.append(render_prometheus_rule(monitor, settings, facts))
+        else:
+            children.absent.append(("monitoring.coreos.com/v1", "PrometheusRule", names.monitoring))
+    if facts.alertmanager_config:
+        if spec.alerts.route is not None:
+            meta = _meta(monitor, settings, names.monitoring)
+            children.objects.append(render_alertmanager_config(monitor, meta))
+        else:
+            children.absent.append((ALERTMANAGER_CONFIG_API, ALERTMANAGER_CONFIG, names.monitoring))
     if spec.worker.network_policy.enabled:
         children.objects.append(render_network_policy(monitor, settings, facts))
     else:

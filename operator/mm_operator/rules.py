@@ -1,5 +1,5 @@
 """The PrometheusRule's groups for one ModelMonitor (pure): the shared alert table of
-:mod:`mm_api.alerts`, rendered to PromQL.
+:mod:`mm_api.alerts`, rendered to PromQL, and the serving-health group on the target's pods.
 
 Every alert is named ``ModelMonitor<What>``, carries ``severity``, ``namespace``,
 ``modelmonitor`` and ``model`` labels plus the spec's own labels, and annotations whose
@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mm_api.alerts import AlertDef, Compare, alert_definitions, objective_rules
+from mm_api.alerts import (
+    AlertDef,
+    Compare,
+    ServingTarget,
+    alert_definitions,
+    objective_rules,
+    serving_rules,
+)
+from mm_api.panels import dashboard_link
 
 from .settings import Settings
 from .spec import Monitor
@@ -34,7 +42,10 @@ def render_rule(monitor: Monitor, settings: Settings, d: AlertDef) -> dict[str, 
         "runbook_url": runbook_url(monitor, settings, d.name),
     }
     if alerts.dashboard_url:
-        annotations["dashboard_url"] = alerts.dashboard_url
+        # The panel that shows this alert's series, with the dashboard set to this monitor.
+        annotations["dashboard_url"] = dashboard_link(
+            alerts.dashboard_url, ref.namespace, ref.name, d.panel
+        )
     return {
         "alert": d.name,
         "expr": expr,
@@ -51,8 +62,16 @@ def render_rule(monitor: Monitor, settings: Settings, d: AlertDef) -> dict[str, 
     }
 
 
-def render_rule_groups(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]:
-    """All rule groups of a monitor, as the PrometheusRule's ``spec.groups``."""
+def serving_target(monitor: Monitor, target_gpu: bool = False) -> ServingTarget:
+    ref = monitor.spec.model.target_ref
+    return ServingTarget(ref.kind, ref.name, target_gpu)
+
+
+def render_rule_groups(
+    monitor: Monitor, settings: Settings, *, target_gpu: bool = False
+) -> list[dict[str, Any]]:
+    """All rule groups of a monitor, as the PrometheusRule's ``spec.groups``. ``target_gpu``:
+    the target's pods request NVIDIA GPUs (GPU rules when ``servingHealth.gpu`` is auto)."""
     definitions = alert_definitions(monitor.ref, monitor.spec)
     if not definitions:
         return []
@@ -68,6 +87,21 @@ def render_rule_groups(monitor: Monitor, settings: Settings) -> list[dict[str, A
             {
                 "name": f"modelmonitor.{monitor.namespace}.{monitor.name}.slo",
                 "rules": recording + [render_rule(monitor, settings, d) for d in burn],
+            }
+        )
+    recording, serving = serving_rules(
+        monitor.ref,
+        serving_target(monitor, target_gpu),
+        monitor.spec,
+        monitor.spec.alerts.serving_health,
+    )
+    if serving:
+        # Recording rule first: rules of a group run in order, so the alerts read this
+        # evaluation's pod set.
+        groups.append(
+            {
+                "name": f"modelmonitor.{monitor.namespace}.{monitor.name}.serving",
+                "rules": recording + [render_rule(monitor, settings, d) for d in serving],
             }
         )
     return groups

@@ -59,6 +59,8 @@ class Observation:
     worker: WorkerState | None = None
     prometheus_operator: bool = True
     monitoring_wanted: bool = True
+    #: spec.alerts.route is set but the AlertmanagerConfig API is not served.
+    routing_unavailable: bool = False
     health: HealthReading | None = None
     worker_service: str | None = None
     children: tuple[str, ...] = ()
@@ -94,6 +96,17 @@ def _conditions(obs: Observation) -> list[Condition]:
         conds.append(
             Condition(
                 MONITORING_CONFIGURED, "False", Reason.DISABLED, "ServiceMonitor and rule disabled"
+            )
+        )
+    elif obs.prometheus_operator and obs.routing_unavailable:
+        conds.append(
+            Condition(
+                MONITORING_CONFIGURED,
+                "False",
+                Reason.ALERTMANAGER_CONFIG_MISSING,
+                "ServiceMonitor and PrometheusRule applied, but spec.alerts.route is set and the "
+                "AlertmanagerConfig API (monitoring.coreos.com/v1alpha1) is not installed: "
+                "alerts are not routed to the team",
             )
         )
     elif obs.prometheus_operator:

@@ -90,6 +90,23 @@ def series(name: str, values: str, **labels: str) -> dict:
     return {"series": f"{name}{{{inner}}}", "values": values}
 
 
+#: The dashboard panel each alert links to (mm_api.panels.PANEL_IDS; ids never change).
+PANEL_OF = {
+    "modelmonitoraccuracylow": 8,
+    "modelmonitorrmsehigh": 8,
+    "modelmonitordatadrift": 11,
+    "modelmonitorfeaturedrift": 13,
+    "modelmonitorpredictiondrift": 19,
+    "modelmonitoroutliershigh": 15,
+    "modelmonitorworkerdown": 34,
+    "modelmonitorworkerabsent": 34,
+    "modelmonitornorecords": 16,
+    "modelmonitornolabels": 25,
+    "modelmonitorinsufficientsamples": 17,
+    "modelmonitoraccuracybudgetburn": 24,
+}
+
+
 def alert(
     labels: dict,
     summary: str,
@@ -104,7 +121,10 @@ def alert(
             "description": description,
             "runbook_url": f"{base}#{anchor}",
             **(
-                {"dashboard_url": "https://grafana.example.org/d/mm"}
+                {
+                    "dashboard_url": "https://grafana.example.org/d/mm?var-namespace=ml"
+                    f"&var-modelmonitor=fraud&viewPanel={PANEL_OF[anchor]}"
+                }
                 if base.startswith("https://runbooks")
                 else {}
             ),

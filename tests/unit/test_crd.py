@@ -11,8 +11,9 @@ import pytest
 import yaml
 from pydantic import Field
 
+from mm_api.alerting import ModelAlertsSpec
 from mm_api.crd import SchemaError, model_schema, render_crd
-from mm_api.sections import MonitorSections, Section
+from mm_api.sections import AlertsSpec, MonitorSections, Section
 from mm_api.spec import ModelMonitorSpec
 from mm_api.worker_config import WorkerConfig
 
@@ -47,12 +48,42 @@ def test_the_check_names_a_stale_file(tmp_path, monkeypatch, capsys):
 
 
 def test_worker_config_uses_the_same_sections():
-    """The worker's config embeds the very classes the operator's spec embeds."""
+    """The worker's config embeds the very classes the operator's spec embeds; the spec's
+    alerts section extends the worker's with what only the operator acts on."""
     for name in MonitorSections.model_fields:
-        assert (
-            WorkerConfig.model_fields[name].annotation
-            is ModelMonitorSpec.model_fields[name].annotation
-        ), name
+        worker = WorkerConfig.model_fields[name].annotation
+        spec = ModelMonitorSpec.model_fields[name].annotation
+        if name == "alerts":
+            assert worker is AlertsSpec and spec is ModelAlertsSpec
+            assert set(ModelAlertsSpec.model_fields) - set(AlertsSpec.model_fields) == {
+                "serving_health",
+                "route",
+            }
+            continue
+        assert worker is spec, name
+
+
+def test_the_worker_config_carries_no_routing():
+    """Routing and serving health never reach the worker's config: changing them does not
+    restart the worker."""
+    spec = ModelMonitorSpec.model_validate(
+        {
+            "model": {"task": "regression", "targetRef": {"name": "x"}},
+            "alerts": {
+                "for": "1m",
+                "labels": {"team": "t"},
+                "servingHealth": {"errorRatio": 0.2},
+                "route": {
+                    "receivers": [
+                        {"name": "t", "webhook": {"urlSecret": {"name": "s", "key": "k"}}}
+                    ]
+                },
+            },
+        }
+    )
+    section = spec.alerts.worker_section()
+    assert type(section) is AlertsSpec
+    assert section.for_ == "1m" and section.labels == {"team": "t"}
 
 
 def _spec_schema() -> dict:

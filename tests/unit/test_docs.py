@@ -124,7 +124,12 @@ def test_every_alert_has_a_runbook_anchor():
         "alerts": {"objective": {"metric": "accuracy", "target": 0.9}},
     }
     monitor = parse_monitor({"metadata": {"name": "m", "namespace": "n"}, "spec": body})
-    rules = [r for g in render_rule_groups(monitor, Settings()) for r in g["rules"] if "alert" in r]
+    rules = [
+        r
+        for g in render_rule_groups(monitor, Settings(), target_gpu=True)
+        for r in g["rules"]
+        if "alert" in r
+    ]
     emitted = {r["alert"].lower() for r in rules}
     quality = {
         f"modelmonitor{t.lower()}{w}" for t in METRIC_TITLES.values() for w in ("low", "high")

@@ -117,3 +117,28 @@ def test_a_refresh_reconciles_only_when_the_last_reconcile_did_not_finish():
         assert needs_reconcile(_status(3, reason), 3)
     assert needs_reconcile(_status(3, Reason.RECONCILED, target="False"), 3)
     assert needs_reconcile({}, 1)  # never reconciled
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "gpu"),
+    [
+        ("Deployment", {"spec": {"template": {"spec": {"containers": [
+            {"name": "m", "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "2"}}}]}}}}, True),
+        ("StatefulSet", {"spec": {"template": {"spec": {"containers": [
+            {"name": "m", "resources": {"requests": {"nvidia.com/mig-1g.10gb": "1"}}}]}}}}, True),
+        ("Deployment", {"spec": {"template": {"spec": {"containers": [
+            {"name": "m", "resources": {"limits": {"cpu": "2", "amd.com/gpu": "1"}}}]}}}}, False),
+        ("Deployment", {"spec": {"template": {"spec": {"containers": [{"name": "m"}]}}}}, False),
+        ("InferenceService", {"spec": {"predictor": {"model": {
+            "modelFormat": {"name": "sklearn"}, "resources": {"limits": {"nvidia.com/gpu": "1"}}}}}}, True),
+        ("InferenceService", {"spec": {"predictor": {"containers": [
+            {"name": "kserve-container", "resources": {"limits": {"nvidia.com/gpu": "2"}}}]}}}, True),
+        ("InferenceService", {"spec": {"predictor": {"sklearn": {"storageUri": "gs://m"}}}}, False),
+    ],
+)  # fmt: skip
+def test_gpu_requests_of_the_target_are_seen(kind, obj, gpu):
+    """DCGM rules follow what the target's pods request (nvidia.com/*), by kind."""
+    kube = Objects(
+        {(kind, "ns", "model"): obj}, apis={"serving.kserve.io/v1beta1/InferenceService"}
+    )
+    assert observe_target(kube, monitor(kind)).gpu is gpu
