@@ -28,8 +28,18 @@ ARG PIP_DEFAULT_TIMEOUT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The worker's C kernel (monitor_worker/native/_histogram.c) is compiled by the wheel build:
+# a compiler for this stage only (the final stage copies /opt/venv and nothing else). The
+# public python image has CPython's headers; a Debian base needs python3-dev for them.
+# hadolint ignore=DL3008
+RUN include="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    && dev="" && { [ -f "$include/Python.h" ] || dev="python3-dev"; } \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev ${dev:+"$dev"} \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY mm_api ./mm_api
 COPY monitor_worker ./monitor_worker
 COPY operator ./operator
@@ -41,7 +51,8 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /src/dist . \
     && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: /src/dist/*.whl \
     && /opt/venv/bin/model-monitor-operator --help > /dev/null \
-    && /opt/venv/bin/monitor-worker --help > /dev/null
+    && /opt/venv/bin/monitor-worker --help > /dev/null \
+    && /opt/venv/bin/python3 -I -c "from monitor_worker.native import histogram; assert histogram, 'C kernel not built'"
 
 # ---- final: the base image, /opt/venv and a non-root user; nothing else -------------------
 FROM ${BASE_IMAGE}

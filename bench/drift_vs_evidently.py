@@ -129,6 +129,22 @@ def run_evidently(workdir: Path, repeat: int) -> dict[str, Any]:
     return json.loads((workdir / "evidently.json").read_text())
 
 
+def run_nannyml(workdir: Path, repeat: int) -> dict[str, Any] | None:
+    """NannyML's univariate drift (Wasserstein) on the same data and core, in .venv-nannyml;
+    None when that venv is missing (bench/setup_nannyml_venv.sh makes it)."""
+    python = BENCH.parent / ".venv-nannyml" / "bin" / "python"
+    if not python.exists():
+        log(f"{python} missing: NannyML skipped (run bench/setup_nannyml_venv.sh)")
+        return None
+    cmd = ["taskset", "-c", str(WORKER_CORE), str(python), str(BENCH / "nannyml_drift_side.py"),
+           str(workdir), str(repeat)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "NML_DISABLE_USAGE_LOGGING": "1"}  # fmt: skip
+    log(f"NannyML: {' '.join(cmd[3:5])} (pinned to core {WORKER_CORE})")
+    subprocess.run(cmd, check=True, env=env)
+    return json.loads((workdir / "nannyml.json").read_text())
+
+
 def run_ours(
     workdir: Path, ref: np.ndarray, cur: np.ndarray, names: list[str], path: str, batch: int
 ) -> dict[str, Any]:
@@ -218,6 +234,7 @@ def main() -> int:
         np.save(tmp / "current.npy", cur)
         (tmp / "names.json").write_text(json.dumps(names))
         evidently = run_evidently(tmp, args.evidently_repeat)
+        nannyml = run_nannyml(tmp, max(args.evidently_repeat, 3))
         ev_time = min(evidently["run_s"])
         ev_cpu = min(evidently["run_cpu_s"])
         log(
@@ -284,6 +301,12 @@ def main() -> int:
     timing_rows = [
         ["Evidently DataDriftPreset (Report.run)", ev_time, ev_cpu, "", "", 1.0, 1.0],
     ]
+    if nannyml is not None:
+        nm_time, nm_cpu = min(nannyml["run_s"]), min(nannyml["run_cpu_s"])
+        timing_rows.append(
+            ["NannyML UnivariateDriftCalculator (wasserstein, fit + calculate)", nm_time, nm_cpu,
+             "", "", ev_time / nm_time, ev_cpu / nm_cpu]
+        )  # fmt: skip
     for path in ("arrays", "json"):
         o = ours[path]
         timing_rows.append(
@@ -320,6 +343,13 @@ def main() -> int:
         "ratio_json": ev_time / ours["json"]["total_s"],
         "ratio_arrays_cpu": ev_cpu / ours["arrays"]["cpu_s"],
         "ratio_json_cpu": ev_cpu / ours["json"]["cpu_s"],
+        "nannyml": nannyml,
+        "ratio_vs_nannyml_arrays": (min(nannyml["run_s"]) / ours["arrays"]["total_s"])
+        if nannyml
+        else None,
+        "ratio_vs_nannyml_arrays_cpu": (min(nannyml["run_cpu_s"]) / ours["arrays"]["cpu_s"])
+        if nannyml
+        else None,
         "decisions_equal": not mismatches,
         "mismatches": mismatches,
         "evidently_drifted": n_drift_e,

@@ -56,7 +56,7 @@ CONTEXT = tuple(
     for line in (REPO / ".dockerignore").read_text().splitlines()
     if line.startswith("!")
 )
-CONTEXT_SKIP = ("__pycache__", ".pyc", ".egg-info", ".mypy_cache", ".pytest_cache")
+CONTEXT_SKIP = ("__pycache__", ".pyc", ".so", ".egg-info", ".mypy_cache", ".pytest_cache")
 
 # pip settings of this machine that a build must see to reach PyPI (a mirror, a proxy's CA):
 # passed as the builder stage's ARGs of the same name.

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,8 +39,11 @@ from .ingest import (
 from .profile import Profile
 from .samples import evaluation_samples
 from .snapshot import pack, read_snapshot, write_snapshot
-from .store import FlushResult, FlushWork, RedisStore, StoreUnavailable
 from .store.shared import SharedPending
+from .store.work import FlushResult, FlushWork, StoreUnavailable
+
+if TYPE_CHECKING:
+    from .store.redis_store import RedisStore
 from .window import Bucket, Totals, WindowState
 
 log = logging.getLogger(__name__)

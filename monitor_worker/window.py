@@ -122,7 +122,7 @@ class Bucket:
                 columns.append(codes)
             else:
                 columns.append(np.full(n, np.nan))
-        self.reservoir.update(np.column_stack(columns))
+        self.reservoir.update_columns(columns, n)
         self._buffer.append((batch, rows))
         self._buffered += n
         if self._buffered >= FLUSH_ROWS:

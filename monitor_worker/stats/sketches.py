@@ -51,9 +51,14 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from monitor_worker import native
+
 #: How many distinct "new" values (absent from the reference) a state remembers. Only small
 #: counts matter: Evidently's automatic test choice switches at 2 and 5 unique values.
 NEW_VALUES_CAP = 32
+#: Cells of the compiled kernel's lookup table: each holds the few edges a value can fall
+#: between, so a slot is a table read and a short binary search (4 kB per binning).
+LUT_SIZE = 1024
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -148,6 +153,16 @@ class NumericBinning:
         """Number of count slots (regular bins plus underflow and overflow)."""
         return int(self.edges.size + 1)
 
+    @property
+    def lut(self) -> bytes:
+        """The compiled kernel's lookup table over the edges (built once, on first use)."""
+        table = self.__dict__.get("_lut")
+        if table is None:
+            assert native.histogram is not None
+            table = native.histogram.build_lut(self.edges, LUT_SIZE)
+            self.__dict__["_lut"] = table
+        return table
+
     def index(self, values: FloatArray) -> IntArray:
         """Slot index of each (finite) value."""
         return np.searchsorted(self.edges, values, side="right").astype(np.int64)
@@ -209,7 +224,34 @@ class NumericHistogram:
         self.max = float("-inf")
 
     def update(self, values: ArrayLike) -> None:
-        """Add a batch of values (any shape; flattened). NaN/inf only count as missing."""
+        """Add a batch of values (any shape; flattened). NaN/inf only count as missing.
+
+        Runs the compiled one-pass kernel (monitor_worker/native) when it is built, else
+        :meth:`update_numpy`; both give the same state up to the order of float additions."""
+        if native.histogram is None:
+            self.update_numpy(values)
+            return
+        x = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        n, missing, mean, m2, lo, hi, tail_under, tail_over, off = (
+            native.histogram.histogram_update(
+                self.binning.edges, self.binning.lut, x, self.counts, self.gaps, self.offgrid
+            )
+        )
+        self.n_missing += missing
+        if n == 0:
+            return
+        self.tail_sq[0] += tail_under
+        self.tail_sq[1] += tail_over
+        if off:
+            fresh = np.unique(np.frombuffer(off, dtype=np.float64))[: NEW_VALUES_CAP + 1].tolist()
+            self.new_values, cut = _merge_capped(self.new_values, fresh, NEW_VALUES_CAP)
+            self.new_values_truncated |= cut
+        self.n, self.mean, self.m2 = _merge_moments(self.n, self.mean, self.m2, n, mean, m2)
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
+
+    def update_numpy(self, values: ArrayLike) -> None:
+        """:meth:`update` in numpy (where the compiled kernel is not built)."""
         x, missing = _finite(values)
         self.n_missing += missing
         if x.size == 0:
@@ -616,6 +658,32 @@ class Reservoir:
                 last = js.size - 1 - first_rev
                 self._data[js[last]] = rs[last]
         self.n_seen += b
+
+    def update_columns(self, columns: list[FloatArray], n: int) -> None:
+        """:meth:`update` with the batch given as one array per feature: only the rows the
+        sample takes are assembled (after the first ``capacity`` rows, few are), with the
+        same random draws, so the sample is the one ``update(np.column_stack(columns))`` makes."""
+        if len(columns) != self.n_features:
+            raise ValueError(f"expected {self.n_features} columns, got {len(columns)}")
+        if n == 0:
+            return
+        filled = self.size
+        fill = min(n, self.capacity - filled)
+        if fill > 0:
+            for j, c in enumerate(columns):
+                self._data[filled : filled + fill, j] = c[:fill]
+        rest = n - fill
+        if rest:
+            t = self.n_seen + fill + np.arange(rest, dtype=np.int64)
+            slot = self.rng.integers(0, t + 1)
+            hit = np.flatnonzero(slot < self.capacity)
+            if hit.size:
+                js = slot[hit]
+                _, first_rev = np.unique(js[::-1], return_index=True)
+                last = hit[hit.size - 1 - first_rev]
+                rows = fill + last
+                self._data[slot[last]] = np.column_stack([c[rows] for c in columns])
+        self.n_seen += n
 
     def _draw_from_a(self, n_a: int, n_b: int, k: int) -> int:
         """How many of ``k`` rows drawn without replacement from the union come from A."""

@@ -24,12 +24,13 @@ from mm_api.durations import parse_duration
 from mm_api.worker_config import WorkerConfig
 
 from ..ingest.kserve import HALF_TTL, MAX_UNPAIRED
-from .redis_store import FlushResult, FlushWork, RedisStore, StoreUnavailable
+from .work import FlushResult, FlushWork, StoreUnavailable
 
 if TYPE_CHECKING:
     from ..profile import Profile
+    from .redis_store import RedisStore
 
-__all__ = ["FlushResult", "FlushWork", "RedisStore", "StoreUnavailable", "open_store", "replica_id"]
+__all__ = ["FlushResult", "FlushWork", "StoreUnavailable", "open_store", "replica_id"]
 
 
 def replica_id() -> str:
@@ -54,6 +55,8 @@ def store_password(config: WorkerConfig) -> str | None:
 
 def open_store(config: WorkerConfig, profile: Profile) -> RedisStore:
     """The shared store of ``config``, checked (raises StoreUnavailable naming it)."""
+    from .redis_store import RedisStore  # redis is imported only when a store is configured
+
     spec = config.store
     assert spec is not None
     index = profile.class_index

@@ -5,9 +5,12 @@ halves, buffered between flushes. They stand in for the in-process
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .redis_store import RedisStore
+if TYPE_CHECKING:
+    from .redis_store import RedisStore
 
 
 class SharedPending:

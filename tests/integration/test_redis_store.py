@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from monitor_worker.snapshot import pack
-from monitor_worker.store import FlushWork, RedisStore, StoreUnavailable
+from monitor_worker.store import FlushWork, StoreUnavailable
+from monitor_worker.store.redis_store import RedisStore
 from monitor_worker.store.shared import SharedPending
 
 # Keys expire at absolute times derived from the data's time: use the real clock.

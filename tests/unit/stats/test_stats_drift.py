@@ -336,3 +336,50 @@ def test_invalid_inputs_raise() -> None:
         D.categorical_drift(*cat_pair(["a"], ["a"]), "ks")
     with pytest.raises(ValueError):
         D.choose_method("text", 10, 10)
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 7, 30, 150, 999])
+def test_chi2_sf_matches_scipy(df: int) -> None:
+    for x in (1e-6, 0.01, 0.5, df / 2, df - 1, df, df + 3, 2 * df, 5 * df + 40, 1e4):
+        assert D.chi2_sf(x, df) == pytest.approx(stats.chi2.sf(x, df), rel=1e-12, abs=1e-300), (
+            x,
+            df,
+        )
+    assert D.chi2_sf(0.0, df) == 1.0 and D.chi2_sf(math.inf, df) == 0.0
+
+
+def test_numpy_distances_match_scipy() -> None:
+    from scipy.spatial import distance
+
+    rng = np.random.default_rng(21)
+    for _ in range(20):
+        u, v = rng.normal(size=rng.integers(1, 500)), rng.lognormal(size=rng.integers(1, 500))
+        assert D.wasserstein_distance(u, v) == pytest.approx(
+            stats.wasserstein_distance(u, v), rel=1e-12
+        )
+        p, q = rng.random(30) * (rng.random(30) > 0.3), rng.random(30)
+        assert D.jensenshannon_distance(p, q) == pytest.approx(
+            distance.jensenshannon(p, q), rel=1e-12
+        )
+    for z in (0.0, 0.5, -1.3, 3.2, -8.0):
+        assert D.normal_cdf(z) == pytest.approx(stats.norm.cdf(z), rel=1e-14)
+
+
+def test_the_serving_path_does_not_import_scipy_stats() -> None:
+    """Wasserstein, Jensen-Shannon, PSI, chi-square and z tests run without scipy.stats (about
+    50 MB); only the KS tests of small references load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from monitor_worker.stats import drift as D\n"
+        "D.chi_square([5, 6, 7], [7, 6, 5]); D.z_test([5, 6], [6, 5])\n"
+        "D.jensen_shannon([1, 2], [2, 1]); D.psi([1, 2], [2, 1])\n"
+        "D.wasserstein_norm(np.arange(10.0), np.arange(3.0))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'scipy.spatial'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -371,3 +371,14 @@ def test_reservoir_round_trip_resumes_identically() -> None:
     np.testing.assert_array_equal(back.sample, r.sample)
     np.testing.assert_array_equal(copy.sample, r.sample)
     assert back.n_seen == 500
+
+
+def test_reservoir_columns_update_takes_the_same_sample_as_rows() -> None:
+    rng = np.random.default_rng(8)
+    a, b = Reservoir(3, capacity=50, seed=4), Reservoir(3, capacity=50, seed=4)
+    for n in (10, 30, 25, 400, 1, 2000):
+        x = rng.normal(size=(n, 3))
+        a.update(x)
+        b.update_columns([x[:, 0], x[:, 1], x[:, 2]], n)
+    assert a.n_seen == b.n_seen
+    np.testing.assert_array_equal(a.sample, b.sample)

@@ -1,0 +1,83 @@
+"""The compiled histogram kernel gives the numpy path's state: counts, off-grid counts and
+new values exactly, gaps, tails and moments up to float rounding, on generated data (values on
+edges, between them, outside, NaN/inf, discrete and continuous binnings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor_worker import native
+from monitor_worker.stats.sketches import NumericBinning, NumericHistogram
+
+pytestmark = pytest.mark.skipif(
+    native.histogram is None, reason="the C kernel is not built (no compiler): numpy path only"
+)
+
+floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+def both(
+    binning: NumericBinning, batches: list[np.ndarray]
+) -> tuple[NumericHistogram, NumericHistogram]:
+    a, b = NumericHistogram(binning), NumericHistogram(binning)
+    for x in batches:
+        a.update(x)
+        b.update_numpy(x)
+    return a, b
+
+
+def assert_same(a: NumericHistogram, b: NumericHistogram) -> None:
+    np.testing.assert_array_equal(a.counts, b.counts)
+    if b.offgrid is not None:
+        np.testing.assert_array_equal(a.offgrid, b.offgrid)
+        assert a.new_values == b.new_values and a.new_values_truncated == b.new_values_truncated
+    assert (a.n, a.n_missing) == (b.n, b.n_missing)
+    np.testing.assert_allclose(a.gaps, b.gaps, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a.tail_sq, b.tail_sq, rtol=1e-9, atol=1e-9)
+    assert a.min == b.min and a.max == b.max
+    if np.isfinite(b.m2) and abs(b.mean) < 1e150:
+        np.testing.assert_allclose([a.mean, a.m2], [b.mean, b.m2], rtol=1e-9, atol=1e-6)
+    else:  # squares beyond float64: both say the spread is infinite, the mean is moot
+        assert not np.isfinite(a.m2) or abs(a.mean) >= 1e150
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reference=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=3000),
+    batches=st.lists(st.lists(floats | st.floats(-1e6, 1e6), max_size=500), max_size=4),
+    n_bins=st.sampled_from([1, 5, 50, 1000]),
+)
+def test_the_kernel_equals_the_numpy_path(reference, batches, n_bins):
+    binning = NumericBinning.from_reference(reference, n_bins=n_bins)
+    with np.errstate(over="ignore"):
+        a, b = both(binning, [np.asarray(x, dtype=np.float64) for x in batches])
+    assert_same(a, b)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_values_on_every_edge_and_between_on_seeded_data(discrete):
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 40, 5000).astype(float) if discrete else rng.lognormal(0, 2, 50_000)
+    binning = NumericBinning.from_reference(ref)
+    assert binning.discrete is discrete
+    x = np.concatenate([binning.edges, (binning.edges[:-1] + binning.edges[1:]) / 2,
+                        rng.lognormal(0, 3, 20_000), [-1e300, 1e300, np.nan, np.inf, -np.inf]])  # fmt: skip
+    with np.errstate(over="ignore"):
+        a, b = both(binning, [x, x[::-1].copy()])
+    assert_same(a, b)
+
+
+def test_wrong_buffers_are_refused():
+    binning = NumericBinning.from_reference(np.arange(10.0))
+    h = NumericHistogram(binning)
+    with pytest.raises(TypeError, match="float64"):
+        native.histogram.histogram_update(
+            binning.edges, binning.lut, np.arange(5, dtype=np.int32), h.counts, h.gaps, None
+        )  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="slots"):
+        native.histogram.histogram_update(
+            binning.edges, binning.lut, np.ones(3), h.counts[:-1], h.gaps, None
+        )  # type: ignore[union-attr]
