@@ -13,15 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Number of edges <= x (numpy's searchsorted side="right") within edges[lo, hi). */
-static inline Py_ssize_t upper_bound(const double *e, Py_ssize_t lo, Py_ssize_t hi, double x) {
-    while (lo < hi) {
-        Py_ssize_t mid = lo + ((hi - lo) >> 1);
-        if (e[mid] <= x) lo = mid + 1; else hi = mid;
-    }
-    return lo;
-}
-
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *fmt, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
@@ -33,11 +24,21 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *
     return 0;
 }
 
-/* build_lut(edges, size) -> bytes: for t in 0..size, the first edge index whose edge is
- * greater than edges[0] + t * (edges[-1] - edges[0]) / size (int32 each). */
+/* The cell of a value inside [edges[0], edges[-1]): the same expression in build_lut and the
+ * update, so both agree bit for bit. Monotonic in v. */
+static inline Py_ssize_t cell_of(double v, double lo, double scale, Py_ssize_t size) {
+    Py_ssize_t t = (Py_ssize_t)((v - lo) * scale);
+    return t > size ? size : (t < 0 ? 0 : t);
+}
+
+/* build_lut(edges, size) -> bytes: lut[t] (int32, t = 0..size+1) is the number of edges whose
+ * cell is below t. Since cells are monotonic, a value of cell t has every edge of a lower cell
+ * at or below it and every edge of a higher cell above it: its slot is in [lut[t], lut[t+1]],
+ * found by a search among the edges of its own cell only. */
 static PyObject *build_lut(PyObject *self, PyObject *args) {
     PyObject *edges_obj; Py_ssize_t size;
     if (!PyArg_ParseTuple(args, "On", &edges_obj, &size)) return NULL;
+    if (size < 1) { PyErr_SetString(PyExc_ValueError, "size must be >= 1"); return NULL; }
     Py_buffer ev;
     if (get_buffer(edges_obj, &ev, 0, "d", "edges") < 0) return NULL;
     const double *e = (const double *)ev.buf;
@@ -45,11 +46,11 @@ static PyObject *build_lut(PyObject *self, PyObject *args) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, (size + 2) * (Py_ssize_t)sizeof(int32_t));
     if (out == NULL) { PyBuffer_Release(&ev); return NULL; }
     int32_t *lut = (int32_t *)PyBytes_AS_STRING(out);
-    double lo = e[0], span = e[k - 1] - e[0];
-    for (Py_ssize_t t = 0; t <= size + 1; t++) {
-        double x = span > 0 ? lo + span * (double)t / (double)size : lo;
-        lut[t] = (int32_t)upper_bound(e, 0, k, x);
-    }
+    const double lo = e[0], hi = e[k - 1];
+    const double scale = hi > lo ? (double)size / (hi - lo) : 0.0;
+    memset(lut, 0, (size + 2) * sizeof(int32_t));
+    for (Py_ssize_t j = 0; j < k; j++) lut[cell_of(e[j], lo, scale, size) + 1] += 1;
+    for (Py_ssize_t t = 1; t <= size + 1; t++) lut[t] += lut[t - 1];  /* counts of cells < t */
     PyBuffer_Release(&ev);
     return out;
 }
@@ -108,20 +109,22 @@ static PyObject *histogram_update(PyObject *self, PyObject *args) {
         } else if (v >= hi) {
             idx = k; gap = v - hi; to += gap * gap;
         } else {
-            Py_ssize_t t = (Py_ssize_t)((v - lo) * scale);
-            if (t > size) t = size;
-            Py_ssize_t a = lut[t] > 0 ? lut[t] - 1 : 0, b = lut[t + 1] + 1;
-            if (b > k) b = k;
-            /* Branchless search in edges[a, b) (a few elements): conditional moves, no
-             * mispredictions on random data. */
-            const double *base = e + a;
-            Py_ssize_t len = b - a;
-            while (len > 1) {
-                const Py_ssize_t half = len >> 1;
-                base = (base[half] <= v) ? base + half : base;
-                len -= half;
+            const Py_ssize_t t = cell_of(v, lo, scale, size);
+            const Py_ssize_t a = lut[t];
+            Py_ssize_t len = lut[t + 1] - a;
+            if (len == 0) {
+                idx = a;
+            } else {
+                /* Branchless search among the edges of this cell (a few): conditional moves,
+                 * no mispredictions on random data. */
+                const double *base = e + a;
+                while (len > 1) {
+                    const Py_ssize_t half = len >> 1;
+                    base = (base[half] <= v) ? base + half : base;
+                    len -= half;
+                }
+                idx = (base - e) + (*base <= v);
             }
-            idx = (base - e) + (*base <= v);
             gap = v - e[idx - 1];
         }
         counts[idx] += 1;

@@ -81,3 +81,12 @@ def test_wrong_buffers_are_refused():
         native.histogram.histogram_update(
             binning.edges, binning.lut, np.ones(3), h.counts[:-1], h.gaps, None
         )  # type: ignore[union-attr]
+
+
+def test_edges_crowded_in_one_cell_of_the_lookup_table():
+    """Found by the property test: two edges within 1e-262 of each other at the end of a range
+    of 1e6 share the table's last cell with a value between them."""
+    binning = NumericBinning(np.array([-986940.1630798018, -1.2331210889224048e-262,
+                                       -3.235210879294331e-279]), discrete=False, n_unique=3)  # fmt: skip
+    a, b = both(binning, [np.array([-2.0734523073919464e-159, -1e-300, 0.0, -986940.0])])
+    assert_same(a, b)
