@@ -28,6 +28,22 @@ class ReferenceSource(Section):
     path: str | None = None
     url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     format: ReferenceFormat = "auto"
+    headers_dir: str | None = Field(
+        default=None,
+        description="Files whose names are HTTP headers and contents their values (a mounted Secret), sent with the URL.",
+    )
+    cache_dir: str | None = Field(
+        default=None, description="Where a downloaded URL is kept with its ETag."
+    )
+    sample_rows: int = Field(
+        default=200_000,
+        ge=1000,
+        description="A larger reference is streamed: this many rows sampled, histograms exact.",
+    )
+    reload_interval: Duration | None = Field(
+        default="60s",
+        description="How often the worker checks the reference for new contents (a changed file, a new ETag); none: never.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReferenceSource:
