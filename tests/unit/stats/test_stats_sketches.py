@@ -382,3 +382,17 @@ def test_reservoir_columns_update_takes_the_same_sample_as_rows() -> None:
         b.update_columns([x[:, 0], x[:, 1], x[:, 2]], n)
     assert a.n_seen == b.n_seen
     np.testing.assert_array_equal(a.sample, b.sample)
+
+
+def test_sorted_quantiles_equal_numpys_bit_for_bit() -> None:
+    from monitor_worker.stats.sketches import sorted_quantiles
+
+    rng = np.random.default_rng(12)
+    q = np.linspace(0.0, 1.0, 1001)
+    for x in (
+        rng.normal(size=100_000),
+        rng.lognormal(size=1234),
+        rng.integers(0, 5, 999) * 1.5,
+        np.array([3.0, 1.0]),
+    ):
+        np.testing.assert_array_equal(sorted_quantiles(np.sort(x), q), np.quantile(x, q))
