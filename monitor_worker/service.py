@@ -269,6 +269,11 @@ class MonitorService:
             features={k: doc.DriftFigure(**dataclasses.asdict(v)) for k, v in ev.features.items()},
             prediction=figure(ev.prediction_drift),
             score=figure(ev.score_drift),
+            multivariate=(
+                doc.MultivariateDriftFigure(**dataclasses.asdict(ev.multivariate))
+                if ev.multivariate is not None
+                else None
+            ),
         )
         status.outliers = doc.OutlierInfo(
             ratio=ev.outlier_ratio,
@@ -278,7 +283,24 @@ class MonitorService:
         )
         status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in ev.violations]
         status.evaluation_seconds = ev.duration
+        self._estimation_status(status, ev)
         return status
+
+    def _estimation_status(self, status: doc.WorkerStatus, ev: Evaluation) -> None:
+        """``estimation`` (on or off, and why) and ``estimatedQuality`` beside ``quality``."""
+        est = self.profile.estimation
+        if est.method is None:
+            status.estimation = doc.EstimationInfo(enabled=False, reason=est.off_reason)
+            return
+        status.estimation = doc.EstimationInfo(
+            enabled=True,
+            method=est.method,
+            reason=ev.estimation_note,
+            scored_records=ev.estimation_records,
+        )
+        status.estimated_quality = {
+            k: doc.EstimatedFigure(**dataclasses.asdict(v)) for k, v in ev.estimated.items()
+        }
 
     def store_status(self) -> doc.StoreInfo | None:
         if self.store is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -173,6 +174,10 @@ class HealthReader:
     def _read_worker(self, monitor: Monitor) -> HealthReading:
         try:
             st = _get_json(f"{self.worker_url(monitor)}/v1/status")
+        except urllib.error.HTTPError as e:
+            # A worker that cannot start (a reference it cannot use, estimation it refuses)
+            # answers 503 with the cause, naming the field: that is what the status shows.
+            return HealthReading("worker", error=_not_ready(e) or _describe(e))
         except Exception as e:
             return HealthReading("worker", error=_describe(e))
         return reading_from_worker_status(st)
@@ -194,6 +199,14 @@ def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
         summary["outlierRatio"] = st.outliers.ratio
     alerts = tuple(Alert(v.alert, v.severity, v.since, v.message) for v in st.violations or ())
     return HealthReading("worker", alerts=alerts, summary=summary, enough_data=st.window.sufficient)
+
+
+def _not_ready(e: urllib.error.HTTPError) -> str | None:
+    try:
+        cause = json.loads(e.read()).get("error")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return f"worker not ready: {cause}" if e.code == 503 and isinstance(cause, str) else None
 
 
 def _describe(e: Exception) -> str:

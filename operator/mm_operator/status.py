@@ -151,7 +151,9 @@ def health_of(obs: Observation) -> tuple[str, str, str]:
     if w is not None and w.desired == 0:
         return "Unknown", Reason.WORKER_PAUSED, "spec.worker.replicas is 0"
     if w is not None and (not w.exists or w.available < w.desired):
-        return "Unknown", Reason.WORKER_UNAVAILABLE, w.message
+        # The worker's own cause when it could be read (a reference or an estimator it refuses).
+        cause = f"; {h.error}" if h is not None and h.error and "not ready" in h.error else ""
+        return "Unknown", Reason.WORKER_UNAVAILABLE, w.message + cause
     if h is None:
         return "Unknown", Reason.NOT_EVALUATED, "no health reading yet"
     if h.error:
