@@ -353,6 +353,13 @@ class EstimationSpec(Section):
         description="Reference rows per chunk of the alert band (default: the reference in 10 "
         "chunks, as NannyML); set it near a window's record count.",
     )
+    sample_size: int = Field(
+        default=2000,
+        ge=100,
+        le=100000,
+        description="DLE: records of the window scored per evaluation (a uniform sample; the "
+        "rest adds a sample error to the band).",
+    )
 
 
 class LateLabelsSpec(Section):

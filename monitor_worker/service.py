@@ -67,6 +67,8 @@ class MonitorService:
         #: The shared store of replicas, or None: the state lives in this process alone.
         self.store = store
         reservoir = max(config.outliers.sample_size, 1000)
+        if profile.estimation.dle is not None:  # DLE scores the reservoir's uniform sample
+            reservoir = max(reservoir, config.estimation.sample_size)
         self.state = WindowState(
             profile=profile,
             size=parse_duration(config.window.size),
@@ -339,6 +341,9 @@ class MonitorService:
             buckets = {
                 int(k): Bucket.from_dict(v, self.profile) for k, v in snapshot["buckets"].items()
             }
+            capacity = self.state.reservoir_capacity
+            if any(b.reservoir.capacity != capacity for b in buckets.values()):
+                raise ValueError(f"its samples hold other than {capacity} rows per bucket")
             totals = Totals(**snapshot["totals"])
             pairs.load(snapshot.get("events", []), self.profile.schema)
         except (KeyError, TypeError, ValueError) as e:

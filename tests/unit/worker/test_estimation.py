@@ -232,11 +232,7 @@ def test_records_without_scores_leave_cbpe_silent_and_say_why(cbpe_profiles):
 def dle_profile() -> tuple[data.RegressionSet, Any, Profile]:
     s = data.regression()
     # The reservoir holds a whole 5000-row chunk: every record of the window is scored.
-    cfg = config(
-        "regression",
-        estimation={"chunkSize": CHUNK},
-        outliers={"enabled": False, "sampleSize": CHUNK},
-    )
+    cfg = config("regression", estimation={"chunkSize": CHUNK, "sampleSize": CHUNK})
     reference = {**features(s.x_ref), "label": s.y_ref, "prediction": s.pred_ref}
     return s, cfg, build_profile(cfg, ReferenceData(pa.table(reference), "seeded"))
 
@@ -484,6 +480,9 @@ def test_a_snapshot_made_without_estimation_restores_into_a_worker_with_it(dle_p
     post_columns(after, {**features(s.x[500:1000]), "prediction": s.pred[500:1000]})
     ev = after.evaluate(after.window_summary())
     assert ev.records == 1000 and ev.estimated["mae"].records == 500  # predictions seen since
+    # samples of another size do not fit: the worker starts fresh rather than fail to merge
+    smaller = config("regression", estimation={"chunkSize": CHUNK, "sampleSize": 3000})
+    assert not MonitorService(smaller, profile, Clock()).restore(tmp_path)
 
 
 # -- refusals ----------------------------------------------------------------------------------
