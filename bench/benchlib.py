@@ -8,11 +8,16 @@ from ``bench/``, so their own folder is on ``sys.path``); it puts the repository
 
 from __future__ import annotations
 
+import os
+
+# In-process figures mirror the worker process, which runs one BLAS thread
+# (monitor_worker/__init__.py); numpy is imported below, so this must come first.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import contextlib
 import datetime as dt
 import http.client
 import json
-import os
 import platform
 import shlex
 import sys
