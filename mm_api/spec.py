@@ -416,6 +416,10 @@ class StatusSummary(Section):
     quality: dict[str, float] | None = Field(
         default=None, description="Quality metrics of the current window."
     )
+    estimated_quality: dict[str, float] | None = Field(
+        default=None,
+        description="Quality estimated without labels (CBPE, DLE) over the current window.",
+    )
     drift_share: float | None = Field(
         default=None, description="Share of features drifted in the window."
     )
@@ -423,6 +427,9 @@ class StatusSummary(Section):
         default=None, description="Features drifted in the window."
     )
     prediction_drift: bool | None = Field(default=None, description="Whether predictions drifted.")
+    multivariate_drift: bool | None = Field(
+        default=None, description="Whether the features drifted together (drift.multivariate)."
+    )
     outlier_ratio: float | None = Field(
         default=None, description="Share of outliers in the window."
     )

@@ -92,6 +92,8 @@ class HealthReader:
             "outlierRatio": metrics.OUTLIER_RATIO.series,
             "sufficient": metrics.WINDOW_SUFFICIENT.series,
             "predictionDrift": f"max by (namespace, modelmonitor) ({metrics.PREDICTION_DRIFT_DETECTED.series})",
+            "estimatedQuality": metrics.ESTIMATED_QUALITY.series,
+            "multivariateDrift": f"max by (namespace, modelmonitor) ({metrics.MULTIVARIATE_DRIFT_DETECTED.series})",
             "drifted": f"{metrics.FEATURE_DRIFT_DETECTED.series} == 1",
         }
         for key, expr in queries.items():
@@ -101,13 +103,13 @@ class HealthReader:
                 m = sample["metric"]
                 entry = figures.setdefault((m.get("namespace", ""), m.get("modelmonitor", "")), {})
                 value = float(sample["value"][1])
-                if key == "quality":
-                    entry.setdefault("quality", {})[m.get("metric", "")] = value
+                if key in ("quality", "estimatedQuality"):
+                    entry.setdefault(key, {})[m.get("metric", "")] = value
                 elif key == "drifted":
                     entry.setdefault("driftedFeatures", []).append(m.get("feature", ""))
                 elif key in ("records", "labelled"):
                     entry[key] = int(value)
-                elif key in ("sufficient", "predictionDrift"):
+                elif key in ("sufficient", "predictionDrift", "multivariateDrift"):
                     entry[key] = value >= 1
                 else:
                     entry[key] = value
@@ -195,6 +197,10 @@ def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
         summary["driftedFeatures"] = sorted(f for f, r in drift.features.items() if r.drifted)
     if drift is not None and drift.prediction is not None:
         summary["predictionDrift"] = drift.prediction.drifted
+    if drift is not None and drift.multivariate is not None:
+        summary["multivariateDrift"] = drift.multivariate.drifted
+    if st.estimated_quality:
+        summary["estimatedQuality"] = {k: v.value for k, v in st.estimated_quality.items()}
     if st.outliers is not None and st.outliers.ratio is not None:
         summary["outlierRatio"] = st.outliers.ratio
     alerts = tuple(Alert(v.alert, v.severity, v.since, v.message) for v in st.violations or ())

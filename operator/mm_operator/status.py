@@ -205,8 +205,11 @@ def compute_status(
     if h is not None:
         status["healthSource"] = h.source
         summary = _rounded(dict(h.summary))
-        if obs.key_metric and obs.key_metric in summary.get("quality", {}):
-            summary["keyMetric"] = f"{obs.key_metric} {summary['quality'][obs.key_metric]:.3f}"
+        key = obs.key_metric
+        if key and key in summary.get("quality", {}):
+            summary["keyMetric"] = f"{key} {summary['quality'][key]:.3f}"
+        elif key and key in summary.get("estimatedQuality", {}):  # no labels yet: the estimate
+            summary["keyMetric"] = f"{key} {summary['estimatedQuality'][key]:.3f} (estimated)"
         status["summary"] = summary
         if h.error is None:
             status["lastEvaluationTime"] = now

@@ -14,7 +14,7 @@ import pytest
 from devcluster.processes import wait_until
 from devcluster.worker import WorkerProcess
 from mm_operator.conditions import HEALTHY, Reason
-from mm_operator.health import HealthReader
+from mm_operator.health import HealthReader, reading_from_worker_status
 from mm_operator.observe import TargetState, WorkerState
 from mm_operator.settings import Settings
 from mm_operator.spec import parse_monitor
@@ -99,6 +99,12 @@ def test_estimates_and_joint_drift_over_http(tmp_path):
     assert 'modelmonitor_estimated_quality{metric="accuracy",model="fraud-detector"' in text
     assert "modelmonitor_estimated_quality_lower_threshold{" in text
     assert 'modelmonitor_multivariate_drift{method="pca-reconstruction"' in text
+    # what the operator's status summary takes from it (kubectl get mm: "accuracy 0.7 (estimated)")
+    summary = reading_from_worker_status(doc).summary
+    assert summary["estimatedQuality"] == {
+        k: v["value"] for k, v in doc["estimatedQuality"].items()
+    }
+    assert summary["multivariateDrift"] == mv["drifted"]
 
 
 def test_replicas_sharing_a_store_estimate_what_one_worker_does(tmp_path, redis_server):
