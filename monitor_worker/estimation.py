@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _OFF = "or set estimation.enabled: false"
+#: CBPE keeps, per bucket, a k x k expected confusion matrix and two histograms of about 1200
+#: bins per class: 1 MB per bucket at 50 classes, growing with k.
+MAX_CBPE_CLASSES = 50
 
 
 @dataclass
@@ -136,6 +139,12 @@ def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData |
             "model.classes",
             "CBPE of a multiclass model needs model.classes: records carry probability vectors "
             f"in that order ({_OFF})",
+        )
+    elif len(index.classes) > MAX_CBPE_CLASSES:
+        raise EstimationRefused(
+            "model.classes",
+            f"CBPE keeps per-class histograms in every bucket; {len(index.classes)} classes are "
+            f"more than the {MAX_CBPE_CLASSES} it serves ({_OFF})",
         )
     else:
         score_columns = data.class_score_columns(index.classes)

@@ -530,6 +530,16 @@ def test_estimation_that_cannot_work_is_refused_when_asked_for_and_off_otherwise
     }
 
 
+def test_cbpe_of_too_many_classes_is_refused_naming_model_classes():
+    classes = [f"c{i}" for i in range(51)]
+    asked = config(
+        "multiclass-classification", model={"classes": classes}, estimation={"enabled": True}
+    )
+    with pytest.raises(EstimationRefused, match="51 classes") as e:
+        build_profile(asked, small_reference())
+    assert e.value.field == "model.classes"
+
+
 def test_a_chunk_size_leaving_one_reference_chunk_is_refused():
     asked = config("binary-classification", estimation={"enabled": True, "chunkSize": 500})
     with pytest.raises(EstimationRefused, match=r"estimation\.chunkSize"):
