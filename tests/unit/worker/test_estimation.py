@@ -583,3 +583,36 @@ def test_multivariate_drift_with_one_feature_is_refused_naming_the_field():
             "binary-classification",
             drift={"multivariate": {"method": "domain-classifier", "threshold": 0.3}},
         )
+
+
+def test_the_serving_process_fits_estimators_without_importing_sklearn():
+    """CBPE and DLE are fitted in a child process; the worker only scores with numpy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pyarrow as pa\n"
+        "from mm_api.worker_config import parse_config\n"
+        "from monitor_worker.profile import build_profile\n"
+        "from monitor_worker.reference import ReferenceData\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.normal(size=(1000, 2)); s = 1 / (1 + np.exp(-x[:, 0]))\n"
+        "ref = {'a': x[:, 0], 'b': x[:, 1], 'label': (rng.random(1000) < s).astype(int),\n"
+        "       'prediction': (s > 0.5).astype(int), 'score': s}\n"
+        "for task in ('binary-classification', 'regression'):\n"
+        "    cfg = parse_config({'monitor': {'name': 'm'}, 'model': {'name': 'm', 'task': task},\n"
+        "                        'outliers': {'enabled': False}, 'estimation': {'enabled': True},\n"
+        "                        'drift': {'multivariate': {'method': 'domain-classifier'}}})\n"
+        "    r = dict(ref, label=ref['label'] + x[:, 1]) if task == 'regression' else ref\n"
+        "    p = build_profile(cfg, ReferenceData(pa.table(r), 'r'))\n"
+        "    assert p.estimation.method == ('dle' if task == 'regression' else 'cbpe')\n"
+        "print(any(m.startswith('sklearn') for m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[3],
+    )
+    assert out.stdout.strip() == "False"
