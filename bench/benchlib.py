@@ -8,11 +8,16 @@ from ``bench/``, so their own folder is on ``sys.path``); it puts the repository
 
 from __future__ import annotations
 
+import os
+
+# In-process figures mirror the worker process, which runs one BLAS thread
+# (monitor_worker/__init__.py): for numpy loaded after this line, and for child processes...
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import contextlib
 import datetime as dt
 import http.client
 import json
-import os
 import platform
 import shlex
 import sys
@@ -25,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
+# ... and for a numpy a script loaded before importing this module.
+threadpool_limits(limits=1, user_api="blas")
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,14 @@ def main() -> int:
     ap.add_argument("--in-process-batches", type=int, default=200, help="per timed run")
     ap.add_argument("--repeat", type=int, default=3, help="in-process runs (best reported)")
     ap.add_argument("--no-http", action="store_true", help="in-process figures only")
+    ap.add_argument(
+        "--sections",
+        type=json.loads,
+        default={},
+        help="JSON merged into the worker config, e.g. estimation off for an A/B: "
+        """'{"estimation": {"enabled": false}}' (the default reference has labels and scores, """
+        "so CBPE is on)",
+    )
     ap.add_argument("--out", type=Path, help="result JSON (default bench/results/ingest.json)")
     args = ap.parse_args()
     forms = [f for f in args.forms.split(",") if f]
@@ -181,7 +190,7 @@ def main() -> int:
     results: dict[str, Any] = {"forms": {}}
     with tempdir("mm-bench-ingest-") as tmp:
         ref = write_reference(tmp / "reference.parquet", args.reference_rows, args.features)
-        cfg = worker_config(ref, snapshot_dir=tmp / "snapshots")
+        cfg = worker_config(ref, snapshot_dir=tmp / "snapshots", extra=args.sections)
         log(f"building {len(forms)} body pools of {args.pool} x {args.batch} records")
         pools = {f: Bodies(f, args.pool, args.batch, args.features) for f in forms}
         if not args.no_http:

@@ -192,6 +192,31 @@ WORKER = Row("row_worker", "Worker", (
            q(f"{m.REFERENCE_LOADED.series}{{{SEL}}}", instant=True)), "", 8),
 ))  # fmt: skip
 
+ESTIMATION = Row("row_estimation", "Quality without labels and multivariate drift", (
+    Panel("estimated_quality", "timeseries", "Estimated quality (CBPE / DLE)",
+          "Quality estimated from scores (classification) or a loss model (regression), with its "
+          "confidence band; beside the measured figure once labels come.",
+          (q(f"{m.ESTIMATED_QUALITY.series}{{{SEL}}}", "{{metric}}"),
+           q(f"{m.ESTIMATED_QUALITY_LOWER.series}{{{SEL}}}", "{{metric}} lower"),
+           q(f"{m.ESTIMATED_QUALITY_UPPER.series}{{{SEL}}}", "{{metric}} upper"),
+           q(f"{m.ESTIMATED_QUALITY_SAMPLING_ERROR.series}{{{SEL}}}", "{{metric}} sampling error")),
+          "percentunit", 8),
+    Panel("estimated_quality_band", "timeseries", "Estimate against the reference band",
+          "The reference's own band (mean ± 3 std over its chunks) and whether the estimate is "
+          "outside it.",
+          (q(f"{m.ESTIMATED_QUALITY_LOWER_THRESHOLD.series}{{{SEL}}}", "{{metric}} band low"),
+           q(f"{m.ESTIMATED_QUALITY_UPPER_THRESHOLD.series}{{{SEL}}}", "{{metric}} band high"),
+           q(f"{m.ESTIMATED_QUALITY_OUTSIDE_BAND.series}{{{SEL}}}", "{{metric}} outside")),
+          "short", 8),
+    Panel("multivariate_drift", "timeseries", "Multivariate drift",
+          "PCA reconstruction error (or the domain classifier's ROC-AUC) against its thresholds.",
+          (q(f"{m.MULTIVARIATE_DRIFT.series}{{{SEL}}}", "{{method}}"),
+           q(f"{m.MULTIVARIATE_DRIFT_UPPER_THRESHOLD.series}{{{SEL}}}", "{{method}} upper"),
+           q(f"{m.MULTIVARIATE_DRIFT_LOWER_THRESHOLD.series}{{{SEL}}}", "{{method}} lower"),
+           q(f"{m.MULTIVARIATE_DRIFT_DETECTED.series}{{{SEL}}}", "{{method}} drifted")),
+          "short", 8),
+))  # fmt: skip
+
 STORE = Row("row_store", "Shared store (replicas)", (
     Panel("store_reachable", "state-timeline", "Store reachable",
           "1 when each replica's last flush reached the shared store (only with worker.store).",
@@ -280,6 +305,7 @@ ROWS: tuple[Row, ...] = (
     LABELS,
     INGESTION,
     WORKER,
+    ESTIMATION,
     STORE,
     SERVING,
 )

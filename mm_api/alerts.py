@@ -20,7 +20,11 @@ from . import metrics as m
 from .alerting import ServingHealthSpec
 from .durations import parse_duration
 from .metrics import Metric
-from .sections import MonitorSections
+from .sections import (
+    ESTIMATED_CLASSIFICATION_METRICS,
+    ESTIMATED_REGRESSION_METRICS,
+    MonitorSections,
+)
 
 PREFIX = "ModelMonitor"
 
@@ -59,6 +63,8 @@ SERVING_GPU_SATURATED = f"{PREFIX}ServingGpuSaturated"
 SERVING_GPU_MEMORY_NEAR_LIMIT = f"{PREFIX}ServingGpuMemoryNearLimit"
 SERVING_LATENCY_HIGH = f"{PREFIX}ServingLatencyHigh"
 SERVING_ERRORS_HIGH = f"{PREFIX}ServingErrorsHigh"
+ESTIMATED_OUTSIDE_BAND = f"{PREFIX}EstimatedQualityOutsideBand"
+MULTIVARIATE_DRIFT = f"{PREFIX}MultivariateDrift"
 
 #: Multi-window, multi-burn-rate alerting (Google SRE workbook, ch. 5), as Sloth and Pyrra do:
 #: (long window, short window, burn-rate factor, severity).
@@ -73,6 +79,11 @@ BURN_RATE_WINDOWS = (
 def quality_alert(metric: str, bound: str) -> str:
     """``bound`` is "min" (alert when below) or "max" (alert when above)."""
     return f"{PREFIX}{METRIC_TITLES[metric]}{'Low' if bound == 'min' else 'High'}"
+
+
+def estimated_quality_alert(metric: str, bound: str) -> str:
+    """The alert of a quality threshold applied to the estimate (ModelMonitorEstimatedAccuracyLow)."""
+    return f"{PREFIX}Estimated{METRIC_TITLES[metric]}{'Low' if bound == 'min' else 'High'}"
 
 
 # -- samples and conditions ---------------------------------------------------------------------
@@ -207,7 +218,9 @@ def alert_definitions(ref: MonitorRef, sections: MonitorSections) -> list[AlertD
         return []
     return (
         _quality(ref, sections)
+        + _estimated_quality(ref, sections)
         + _drift(ref, sections)
+        + _multivariate_drift(ref, sections)
         + _outliers(ref, sections)
         + _builtin(ref, sections)
     )
@@ -240,6 +253,87 @@ def _quality(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
                 )
             )
     return out
+
+
+def _estimated_quality(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
+    """The quality thresholds applied to the label-free estimates, and NannyML's own alert (the
+    estimate outside the reference band, severity info). The estimates' series exist only while
+    the worker estimates, so these stay silent where estimation is off."""
+    if s.estimation.enabled is False:
+        return []
+    estimable = (*ESTIMATED_CLASSIFICATION_METRICS, *ESTIMATED_REGRESSION_METRICS)
+    out = []
+    for t in s.quality.thresholds:
+        if t.metric not in estimable:
+            continue
+        severity = t.severity or s.alerts.severity
+        for bound, op, kind, word in ((t.min, "<", "min", "below"), (t.max, ">", "max", "above")):
+            if bound is None:
+                continue
+            out.append(
+                AlertDef(
+                    estimated_quality_alert(t.metric, kind),
+                    severity,
+                    Compare(m.ESTIMATED_QUALITY, op, bound, (("metric", t.metric),)),  # type: ignore[arg-type]
+                    panel="estimated_quality",
+                    summary=f"Estimated {t.metric} of model {ref.model} is {word} {bound:g}",
+                    description=(
+                        f"{t.metric} of model {ref.model} ({ref.namespace}/{ref.name}), estimated "
+                        f'without labels, is {{{{ $value | printf "%.4g" }}}} over the current '
+                        f"window; the threshold is {kind} {bound:g}."
+                    ),
+                    message=(
+                        f"estimated {t.metric} is {{value:.4g}}, {word} the "
+                        f"{'minimum' if kind == 'min' else 'maximum'} {{threshold:g}}"
+                    ),
+                    labels={"metric": t.metric},
+                )
+            )
+    out.append(
+        AlertDef(
+            ESTIMATED_OUTSIDE_BAND,
+            "info",
+            Compare(m.ESTIMATED_QUALITY_OUTSIDE_BAND, "==", 1, value_of=m.ESTIMATED_QUALITY),
+            panel="estimated_quality_band",
+            summary=f"Estimated {{{{ $labels.metric }}}} of model {ref.model} left its reference band",
+            description=(
+                f"{{{{ $labels.metric }}}} of model {ref.model} ({ref.namespace}/{ref.name}), "
+                "estimated without labels, lies outside the band of the reference's own chunks "
+                "(mean +- 3 std; see modelmonitor_estimated_quality_lower_threshold and "
+                "_upper_threshold)."
+            ),
+            message="estimated {metric} is {value:.4g}, outside the reference band",
+        )
+    )
+    return out
+
+
+def _multivariate_drift(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
+    mv = s.drift.multivariate
+    if not s.drift.enabled or mv is None:
+        return []
+    return [
+        AlertDef(
+            MULTIVARIATE_DRIFT,
+            s.alerts.severity,
+            Compare(
+                m.MULTIVARIATE_DRIFT_DETECTED,
+                "==",
+                1,
+                value_of=m.MULTIVARIATE_DRIFT,
+                threshold_of=m.MULTIVARIATE_DRIFT_UPPER_THRESHOLD,
+            ),
+            panel="multivariate_drift",
+            summary=f"The features of model {ref.model} drifted together",
+            description=(
+                f"The inputs of model {ref.model} ({ref.namespace}/{ref.name}) no longer move "
+                f"together as in the reference ({{{{ $labels.method }}}}; see "
+                "modelmonitor_multivariate_drift and its thresholds), a change per-feature "
+                "drift tests can miss."
+            ),
+            message="features drifted together ({method} {value:.4g}, threshold {threshold:.4g})",
+        )
+    ]
 
 
 def _drift(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:

@@ -112,8 +112,65 @@ SCORE_DRIFT_DETECTED = _g("score_drift_detected", "1 when the scores drifted.", 
 SCORE_DRIFT_THRESHOLD = _g(
     "score_drift_threshold", "The threshold the scores' drift score is compared with.", "method"
 )
+
 OUTLIER_RATIO = _g("outlier_ratio", "Share of outliers in a uniform sample of the window.")
 OUTLIERS_SCORED = _g("outliers_scored", "Rows scored for the outlier ratio.")
+
+# -- quality without labels and multivariate drift (docs/estimation.md) ----------------------------
+ESTIMATED_QUALITY = _g(
+    "estimated_quality",
+    "Quality estimated without labels over the window (CBPE for classifiers, DLE for regressors).",
+    "metric",
+)
+ESTIMATED_QUALITY_LOWER = _g(
+    "estimated_quality_lower",
+    "Lower end of the estimate's confidence band (value - 3 standard errors).",
+    "metric",
+)
+ESTIMATED_QUALITY_UPPER = _g(
+    "estimated_quality_upper",
+    "Upper end of the estimate's confidence band (value + 3 standard errors).",
+    "metric",
+)
+ESTIMATED_QUALITY_SAMPLING_ERROR = _g(
+    "estimated_quality_sampling_error",
+    "The estimate's sampling error (NannyML's, for the window's record count).",
+    "metric",
+)
+ESTIMATED_QUALITY_LOWER_THRESHOLD = _g(
+    "estimated_quality_lower_threshold",
+    "Lower bound of the reference band: the metric over the reference's chunks, mean - 3 std.",
+    "metric",
+)
+ESTIMATED_QUALITY_UPPER_THRESHOLD = _g(
+    "estimated_quality_upper_threshold",
+    "Upper bound of the reference band: the metric over the reference's chunks, mean + 3 std.",
+    "metric",
+)
+ESTIMATED_QUALITY_OUTSIDE_BAND = _g(
+    "estimated_quality_outside_band",
+    "1 when the estimate lies outside the reference band (NannyML's alert).",
+    "metric",
+)
+MULTIVARIATE_DRIFT = _g(
+    "multivariate_drift",
+    "Drift of all features together: the mean PCA reconstruction error, or the domain "
+    "classifier's ROC-AUC.",
+    "method",
+)
+MULTIVARIATE_DRIFT_DETECTED = _g(
+    "multivariate_drift_detected", "1 when the features drifted together.", "method"
+)
+MULTIVARIATE_DRIFT_UPPER_THRESHOLD = _g(
+    "multivariate_drift_upper_threshold",
+    "Drift above this value (the reference band's upper bound, or drift.multivariate.threshold).",
+    "method",
+)
+MULTIVARIATE_DRIFT_LOWER_THRESHOLD = _g(
+    "multivariate_drift_lower_threshold",
+    "pca-reconstruction: drift below this value too (the reference band's lower bound).",
+    "method",
+)
 
 # -- ingestion (the HTTP layer) --------------------------------------------------------------------
 INGEST_REQUESTS = _c(

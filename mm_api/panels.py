@@ -68,6 +68,11 @@ PANEL_IDS: dict[str, int] = {
     "store_reachable": 47,
     "store_backlog": 48,
     "store_flushes": 49,
+    # quality estimated without labels, and multivariate drift
+    "row_estimation": 50,
+    "estimated_quality": 51,
+    "estimated_quality_band": 52,
+    "multivariate_drift": 53,
 }
 
 

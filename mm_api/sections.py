@@ -21,6 +21,7 @@ Task = Literal["binary-classification", "multiclass-classification", "regression
 FeatureType = Literal["numerical", "categorical"]
 DriftMethod = Literal["auto", "ks", "chi-square", "z-test", "wasserstein", "jensen-shannon", "psi"]
 OutlierMethod = Literal["isolation-forest", "one-class-svm"]
+MultivariateMethod = Literal["pca-reconstruction", "domain-classifier"]
 QualityMetric = Literal[
     "accuracy",
     "precision",
@@ -45,6 +46,9 @@ KubeLabels = dict[str, str]
 RATIO_METRICS = ("accuracy", "precision", "recall", "f1", "roc-auc")
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc-auc", "log-loss")
 REGRESSION_METRICS = ("mae", "mse", "rmse", "r2", "mape")
+#: Metrics estimated without labels: CBPE for classifiers, DLE for regressors.
+ESTIMATED_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc-auc")
+ESTIMATED_REGRESSION_METRICS = ("mae", "rmse")
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,18 @@ class DataColumns(Section):
     )
     score_column: str = Field(
         default="score",
-        description="Reference column holding the positive class's probability (binary; for score drift).",
+        description="Reference column holding the positive class's probability (binary; for score drift and estimation).",
     )
+    score_columns: dict[str, str] | None = Field(
+        default=None,
+        description="Multiclass: the reference column holding each class's probability, by class "
+        "(default: <scoreColumn>_<class> for each of model.classes), for quality estimation.",
+    )
+
+    def class_score_columns(self, classes: tuple[str, ...] | list[str]) -> list[str]:
+        """The reference's per-class probability columns of a multiclass model, in class order."""
+        given = self.score_columns or {}
+        return [given.get(c, f"{self.score_column}_{c}") for c in classes]
 
 
 # -- windows and statistics ---------------------------------------------------------------------
@@ -182,6 +196,53 @@ class PredictionDriftSpec(Section):
     threshold: float | None = Field(default=None, gt=0, description=_DRIFT_THRESHOLD)
 
 
+class MultivariateDriftSpec(Section):
+    """Drift of the features taken together (docs/estimation.md)."""
+
+    crd_rules = (
+        Cel(
+            "self.method != 'domain-classifier' || !has(self.threshold) || "
+            "(self.threshold >= 0.5 && self.threshold < 1.0)",
+            "a domain-classifier threshold is a ROC-AUC in [0.5, 1)",
+            ".threshold",
+        ),
+    )
+
+    method: MultivariateMethod = Field(
+        default="pca-reconstruction",
+        description="pca-reconstruction: the mean error of rebuilding each record from the "
+        "reference's principal components (NannyML); domain-classifier: the ROC-AUC of a "
+        "classifier telling the window's sample from the reference's.",
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="pca-reconstruction: drift above this error (default: outside the band of "
+        "the reference's own chunks); domain-classifier: drift above this ROC-AUC (default 0.55, "
+        "bootstrapped below 1000 reference rows).",
+    )
+    chunk_size: int | None = Field(
+        default=None,
+        ge=10,
+        description="pca-reconstruction: reference rows per chunk of the band (default: the "
+        "reference in 10 chunks); set it near a window's record count.",
+    )
+    sample_size: int = Field(
+        default=2000,
+        ge=100,
+        le=100000,
+        description="domain-classifier: reference rows sampled for the classifier; the window's "
+        "side is its uniform sample (outliers.sampleSize rows).",
+    )
+
+    @model_validator(mode="after")
+    def _auc(self) -> MultivariateDriftSpec:
+        t = self.threshold
+        if self.method == "domain-classifier" and t is not None and not 0.5 <= t < 1.0:
+            raise ValueError(f"threshold: {self.crd_rules[0].message}")
+        return self
+
+
 class DriftSpec(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
     method: DriftMethod = Field(default="auto", description=_DRIFT_METHOD)
@@ -203,6 +264,11 @@ class DriftSpec(Section):
     prediction: PredictionDriftSpec = Field(
         default_factory=PredictionDriftSpec,
         description="Drift of the model's predictions (and binary scores) against the reference.",
+    )
+    multivariate: MultivariateDriftSpec | None = Field(
+        default=None,
+        description="Drift of all features together, which per-feature tests miss (a broken "
+        "join, swapped columns). Absent: off. Needs two or more features and a reference.",
     )
 
 
@@ -269,6 +335,30 @@ class QualitySpec(Section):
     )
     average: Averaging = Field(
         default="macro", description="How multiclass precision, recall and F1 average over classes."
+    )
+
+
+class EstimationSpec(Section):
+    """Quality without labels: CBPE for classifiers, DLE for regressors (docs/estimation.md)."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="Unset: on when it can work (a reference with labels and predictions, and "
+        "for classifiers the scores), else off with the reason in the worker's /v1/status; "
+        "true: required (the worker refuses to start, naming the field); false: off.",
+    )
+    chunk_size: int | None = Field(
+        default=None,
+        ge=10,
+        description="Reference rows per chunk of the alert band (default: the reference in 10 "
+        "chunks, as NannyML); set it near a window's record count.",
+    )
+    sample_size: int = Field(
+        default=2000,
+        ge=100,
+        le=100000,
+        description="DLE: records of the window scored per evaluation (a uniform sample; the "
+        "rest adds a sample error to the band).",
     )
 
 
@@ -346,6 +436,10 @@ class MonitorSections(Section):
     quality: QualitySpec = Field(
         default_factory=QualitySpec, description="Quality thresholds, checked when labels arrive."
     )
+    estimation: EstimationSpec = Field(
+        default_factory=EstimationSpec,
+        description="Quality estimated without labels (CBPE, DLE); quality.thresholds apply to it too.",
+    )
     labels: LateLabelsSpec = Field(
         default_factory=LateLabelsSpec,
         description="The bounded store of predictions waiting for their late labels (joined by id).",
@@ -392,3 +486,25 @@ def check_fits_task(task: str, sections: MonitorSections) -> None:
     check_metrics_fit_task(task, sections.quality)
     if sections.alerts.objective is not None and task == "regression":
         raise ValueError("alerts.objective: accuracy objectives apply to classifiers")
+
+
+#: CEL rule on the whole spec mirroring :func:`check_data_fits` (the spec and the worker's config
+#: both carry ``data.features``).
+DATA_RULES = (
+    Cel(
+        "!has(self.drift) || !has(self.drift.multivariate) || !has(self.data) || "
+        "!has(self.data.features) || size(self.data.features) >= 2",
+        "multivariate drift needs at least two features",
+        ".drift.multivariate",
+    ),
+)
+
+
+def check_data_fits(data: DataColumns, sections: MonitorSections) -> None:
+    """The Python side of :data:`DATA_RULES`."""
+    features = data.features
+    if sections.drift.multivariate is not None and features is not None and len(features) < 2:
+        raise ValueError(
+            f"drift.multivariate: {DATA_RULES[0].message}; data.features declares "
+            f"{len(features)} (per-feature drift covers one feature: remove drift.multivariate)"
+        )

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from .alerting import ModelAlertsSpec
 from .durations import Duration
 from .sections import (
+    DATA_RULES,
     TASK_RULES,
     Cel,
     DataColumns,
@@ -19,6 +20,7 @@ from .sections import (
     ReferenceFormat,
     Section,
     Task,
+    check_data_fits,
     check_fits_task,
     crd,
 )
@@ -319,12 +321,30 @@ class WorkerSpec(Section):
         return self
 
 
+#: What learns from the reference needs one (the worker's config may get its reference elsewhere,
+#: so these rules are the spec's own).
+REFERENCE_RULES = (
+    Cel(
+        "!has(self.estimation) || !has(self.estimation.enabled) || !self.estimation.enabled || "
+        "(has(self.data) && has(self.data.reference))",
+        "estimation.enabled: true needs data.reference: the estimators learn from a labelled reference",
+        ".estimation.enabled",
+    ),
+    Cel(
+        "!has(self.drift) || !has(self.drift.multivariate) || "
+        "(has(self.data) && has(self.data.reference))",
+        "drift.multivariate needs data.reference: it is fitted on the reference",
+        ".drift.multivariate",
+    ),
+)
+
+
 class ModelMonitorSpec(MonitorSections):
-    crd_rules = TASK_RULES
+    crd_rules = TASK_RULES + DATA_RULES + REFERENCE_RULES
     #: The CRD (and docs/api.md) lists the model first, as users write it.
     crd_field_order: ClassVar[tuple[str, ...]] = (
-        "model", "data", "window", "drift", "outliers", "quality", "labels", "alerts",
-        "prometheus", "worker",
+        "model", "data", "window", "drift", "outliers", "quality", "estimation", "labels",
+        "alerts", "prometheus", "worker",
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
@@ -347,6 +367,12 @@ class ModelMonitorSpec(MonitorSections):
     @model_validator(mode="after")
     def _fits_task(self) -> ModelMonitorSpec:
         check_fits_task(self.model.task, self)
+        check_data_fits(self.data, self)
+        if self.data.reference is None:
+            if self.estimation.enabled:
+                raise ValueError(REFERENCE_RULES[0].message)
+            if self.drift.multivariate is not None:
+                raise ValueError(REFERENCE_RULES[1].message)
         return self
 
 
@@ -395,6 +421,10 @@ class StatusSummary(Section):
     quality: dict[str, float] | None = Field(
         default=None, description="Quality metrics of the current window."
     )
+    estimated_quality: dict[str, float] | None = Field(
+        default=None,
+        description="Quality estimated without labels (CBPE, DLE) over the current window.",
+    )
     drift_share: float | None = Field(
         default=None, description="Share of features drifted in the window."
     )
@@ -402,6 +432,9 @@ class StatusSummary(Section):
         default=None, description="Features drifted in the window."
     )
     prediction_drift: bool | None = Field(default=None, description="Whether predictions drifted.")
+    multivariate_drift: bool | None = Field(
+        default=None, description="Whether the features drifted together (drift.multivariate)."
+    )
     outlier_ratio: float | None = Field(
         default=None, description="Share of outliers in the window."
     )

@@ -65,6 +65,23 @@ class DriftFigure(Document):
     exact: bool
 
 
+class MultivariateDriftFigure(Document):
+    """Drift of all features together. ``value`` is the mean PCA reconstruction error
+    (``pca-reconstruction``) or the domain classifier's ROC-AUC (``domain-classifier``); drift
+    when it is above ``upperThreshold`` (or, for the reconstruction, below ``lowerThreshold``).
+    ``referenceBand`` is the band of the reference's own chunks (pca-reconstruction)."""
+
+    method: str
+    value: float
+    upper_threshold: float | None = None
+    lower_threshold: float | None = None
+    drifted: bool
+    records: int
+    sampling_error: float | None = None
+    reference_band: dict[str, float | None] | None = None
+    message: str
+
+
 class DriftInfo(Document):
     share: float | None = None
     detected: bool | None = None
@@ -72,6 +89,34 @@ class DriftInfo(Document):
     features: dict[str, DriftFigure] = Field(default_factory=dict)
     prediction: DriftFigure | None = None
     score: DriftFigure | None = None
+    multivariate: MultivariateDriftFigure | None = None
+
+
+class EstimatedFigure(Document):
+    """One metric estimated without labels, with NannyML's two bands: the confidence band
+    ``lower``/``upper`` (value +- 3 standard errors) and the reference band
+    ``lowerThreshold``/``upperThreshold`` (the metric over the reference's chunks, mean +- 3
+    std), outside which ``outsideBand`` is true."""
+
+    value: float
+    lower: float
+    upper: float
+    sampling_error: float
+    #: DLE: the error of scoring a sample of the window rather than every record (in the band).
+    sample_error: float | None = None
+    lower_threshold: float | None = None
+    upper_threshold: float | None = None
+    outside_band: bool
+    records: int
+
+
+class EstimationInfo(Document):
+    """Whether quality is estimated without labels, how (``cbpe`` or ``dle``), and why not."""
+
+    enabled: bool
+    method: str | None = None
+    reason: str | None = None
+    scored_records: int | None = None
 
 
 class OutlierInfo(Document):
@@ -114,6 +159,8 @@ class WorkerStatus(Document):
     window: WindowInfo
     evaluated_at: float | None = None
     quality: dict[str, float] | None = None
+    estimation: EstimationInfo | None = None
+    estimated_quality: dict[str, EstimatedFigure] | None = None
     drift: DriftInfo | None = None
     outliers: OutlierInfo | None = None
     violations: list[Violation] | None = None

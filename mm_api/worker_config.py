@@ -17,6 +17,7 @@ from .sections import (
     ReferenceFormat,
     Section,
     Task,
+    check_data_fits,
     check_fits_task,
     format_validation_error,
 )
@@ -119,6 +120,7 @@ class WorkerConfig(MonitorSections):
     @model_validator(mode="after")
     def _fits_task(self) -> WorkerConfig:
         check_fits_task(self.model.task, self)
+        check_data_fits(self.data, self)
         return self
 
 

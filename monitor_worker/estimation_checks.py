@@ -74,10 +74,12 @@ def check_cbpe(
     label_column: str,
     score_columns: Sequence[str],
     records_have_scores: bool = True,
+    prediction_column: str | None = None,
 ) -> None:
     """CBPE needs the model's scores in the records and a reference with labels and those
     scores (``score_columns``: the positive-class score when binary, one per class when
-    multiclass, as the config layer names them)."""
+    multiclass, as the config layer names them), and, when ``prediction_column`` is given,
+    the model's predictions (its expected confusion matrix is per predicted class)."""
     if task not in ("binary-classification", "multiclass-classification"):
         raise EstimationRefused(
             "model.task",
@@ -106,6 +108,21 @@ def check_cbpe(
                 "data.scoreColumn",
                 f"CBPE needs at least {MIN_REFERENCE_ROWS} reference rows with both a label and "
                 f"a score in {column!r}; there are {int(scored.sum())} ({_OFF})",
+            )
+    if prediction_column is not None:
+        if not reference.has(prediction_column):
+            raise EstimationRefused(
+                "data.predictionColumn",
+                f"CBPE learns from the model's predictions on the reference, which has no "
+                f"column {prediction_column!r} ({_OFF})",
+            )
+        _, no_prediction = reference.categories(prediction_column)
+        both = labelled & ~np.asarray(no_prediction, dtype=bool)
+        if int(both.sum()) < MIN_REFERENCE_ROWS:
+            raise EstimationRefused(
+                "data.predictionColumn",
+                f"CBPE needs at least {MIN_REFERENCE_ROWS} reference rows with a label and a "
+                f"prediction; there are {int(both.sum())} ({_OFF})",
             )
     strings, missing = reference.categories(label_column)
     if np.unique(np.asarray(strings)[~np.asarray(missing, dtype=bool)]).size < 2:

@@ -7,6 +7,7 @@ labelled records, drift and outliers that many records."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,15 @@ from .stats import (
     DriftResult,
     NumericHistogram,
     categorical_drift,
+    cbpe,
+    dle,
     drift_share,
     numeric_drift,
+    reconstruction,
 )
 from .stats import quality as q
+from .stats.bands import SAMPLING_ERROR_RANGE, Estimate
+from .stats.embedding import domain_classifier_drift
 from .window import Bucket
 
 # Config names (the public API) -> the stats module's names.
@@ -51,6 +57,34 @@ class FeatureDrift:
     exact: bool
 
 
+@dataclass(frozen=True)
+class EstimatedFigure:
+    """One metric estimated without labels (the fields of ``/v1/status`` estimatedQuality)."""
+
+    value: float
+    lower: float
+    upper: float
+    sampling_error: float
+    sample_error: float | None
+    lower_threshold: float | None
+    upper_threshold: float | None
+    outside_band: bool
+    records: int
+
+
+@dataclass(frozen=True)
+class MultivariateDrift:
+    method: str
+    value: float
+    upper_threshold: float | None
+    lower_threshold: float | None
+    drifted: bool
+    records: int
+    sampling_error: float | None = None
+    reference_band: dict[str, float | None] | None = None
+    message: str = ""
+
+
 @dataclass
 class Evaluation:
     at: float
@@ -66,6 +100,11 @@ class Evaluation:
     score_drift: FeatureDrift | None = None
     outlier_ratio: float | None = None
     outliers_scored: int = 0
+    estimated: dict[str, EstimatedFigure] = field(default_factory=dict)
+    #: Why estimation is on and yet this window has no estimate (None otherwise).
+    estimation_note: str | None = None
+    estimation_records: int = 0
+    multivariate: MultivariateDrift | None = None
     violations: list[Firing] = field(default_factory=list)  # set by the service (alert table)
 
 
@@ -213,12 +252,135 @@ def _drift(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluatio
 def _outliers(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluation) -> None:
     if profile.detector is None or bucket.n < config.window.min_samples:
         return
-    rows = bucket.reservoir.sample
+    rows = bucket.reservoir.sample[:, : len(profile.schema.features)]
     if rows.shape[0] > config.outliers.sample_size:
         rng = np.random.default_rng(int(ev.at))
         rows = rows[rng.choice(rows.shape[0], config.outliers.sample_size, replace=False)]
     ev.outlier_ratio = profile.detector.ratio(rows)
     ev.outliers_scored = int(rows.shape[0])
+
+
+# -- quality without labels and multivariate drift (monitor_worker/estimation.py) -------------
+
+
+def _figure(e: Estimate, sample_error: float | None = None, high: float = 1.0) -> EstimatedFigure:
+    lower, upper = e.lower, e.upper
+    if sample_error:  # DLE scored a sample: its error widens the confidence band
+        spread = SAMPLING_ERROR_RANGE * math.hypot(e.sampling_error, sample_error)
+        lower, upper = max(0.0, e.value - spread), min(high, e.value + spread)
+    return EstimatedFigure(
+        value=e.value,
+        lower=lower,
+        upper=upper,
+        sampling_error=e.sampling_error,
+        sample_error=sample_error,
+        lower_threshold=e.thresholds.lower,
+        upper_threshold=e.thresholds.upper,
+        outside_band=e.alert,
+        records=e.n,
+    )
+
+
+def _estimated_quality(
+    config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluation
+) -> None:
+    """CBPE from the bucket's expected confusion matrix; DLE from scoring the window's uniform
+    sample (the reservoir, whose last column is the prediction) standing for its records."""
+    est, need = profile.estimation, config.window.min_samples
+    if est.cbpe is not None:
+        n = bucket.cbpe.n if bucket.cbpe is not None else 0
+        ev.estimation_records = n
+        if n < need:
+            ev.estimation_note = (
+                f"{n} records with a prediction and a score in the window, fewer than "
+                f"window.minSamples ({need})"
+            )
+            return
+        assert bucket.cbpe is not None
+        ev.estimated = {m: _figure(e) for m, e in cbpe.estimate_all(bucket.cbpe, need).items()}
+    elif est.dle is not None:
+        sample = bucket.reservoir.sample
+        rows = sample[np.isfinite(sample[:, -1])]
+        n = round(bucket.n * rows.shape[0] / sample.shape[0]) if sample.shape[0] else 0
+        ev.estimation_records = n
+        if n < need:
+            ev.estimation_note = (
+                f"{n} records with a prediction in the window, fewer than window.minSamples "
+                f"({need})"
+            )
+            return
+        loss = dle.LossState.from_rows(est.dle, rows, n=n)
+        ev.estimated = {}
+        for metric in dle.DLE_METRICS:
+            e = dle.estimate(loss, metric, need)
+            if e is not None:
+                ev.estimated[metric] = _figure(e, dle.sample_error(loss, metric), high=math.inf)
+
+
+def _multivariate_drift(
+    config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluation
+) -> None:
+    mv, model = config.drift.multivariate, profile.estimation.reconstruction
+    if mv is None or model is None or bucket.n < config.window.min_samples:
+        return
+    if mv.method == "pca-reconstruction":
+        if bucket.reconstruction is None:
+            return
+        e = reconstruction.estimate(bucket.reconstruction, config.window.min_samples)
+        if e is None:
+            return
+        band = e.thresholds
+        lower: float | None = band.lower
+        upper: float | None = band.upper
+        drifted = e.alert
+        if mv.threshold is not None:
+            lower, upper, drifted = None, mv.threshold, e.value > mv.threshold
+        ev.multivariate = MultivariateDrift(
+            "pca-reconstruction",
+            e.value,
+            upper,
+            lower,
+            drifted,
+            e.n,
+            sampling_error=e.sampling_error,
+            reference_band={"lower": band.lower, "upper": band.upper},
+        )
+    else:
+        assert profile.estimation.domain_reference is not None
+        rows = model.encode(bucket.reservoir.sample[:, : model.n_features])
+        try:
+            r = domain_classifier_drift(
+                profile.estimation.domain_reference, rows, threshold=mv.threshold
+            )
+        except ValueError:  # too few rows for both halves of the split
+            return
+        ev.multivariate = MultivariateDrift(
+            "domain-classifier", r.score, r.threshold, None, r.drifted, r.n_current
+        )
+    ev.multivariate = _explained(ev.multivariate, ev)
+
+
+def _explained(mv: MultivariateDrift, ev: Evaluation) -> MultivariateDrift:
+    """Which signal fired: the joint figure, the per-feature tests, both or neither."""
+    figure = "reconstruction error" if mv.method == "pca-reconstruction" else "domain ROC-AUC"
+    if mv.drifted:
+        side = (
+            "below the lower"
+            if mv.lower_threshold is not None and mv.value <= mv.lower_threshold
+            else "above the"
+        )
+        bound = mv.lower_threshold if side.startswith("below") else mv.upper_threshold
+        joint = f"{figure} {mv.value:.4g} is {side} threshold {bound or float('nan'):.4g}: "
+        joint += "drifted together"
+    else:
+        joint = f"{figure} {mv.value:.4g} is within its threshold: no joint drift"
+    drifted = sorted(f for f, r in ev.features.items() if r.drifted)
+    features = f"{len(drifted)} of {len(ev.features)} features drifted one by one" + (
+        f" ({', '.join(drifted[:5])}{', ...' if len(drifted) > 5 else ''})" if drifted else ""
+    )
+    if mv.drifted and not drifted:
+        features += ": a change in how the features move together, not in any one of them"
+    return dataclasses.replace(mv, message=f"{joint}; {features}")
 
 
 def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) -> Evaluation:
@@ -228,4 +390,7 @@ def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) 
     _drift(config, profile, bucket, ev)
     if config.outliers.enabled:
         _outliers(config, profile, bucket, ev)
+    _estimated_quality(config, profile, bucket, ev)
+    if config.drift.enabled:
+        _multivariate_drift(config, profile, bucket, ev)
     return ev

@@ -12,6 +12,7 @@ import numpy as np
 
 from mm_api.worker_config import WorkerConfig
 
+from .estimation import EstimationModels, fit_estimation
 from .ingest import PayloadError
 from .outliers import MAX_FIT_ROWS, OutlierDetector
 from .reference import ReferenceData, check_reference_has, infer_features
@@ -68,6 +69,8 @@ class Profile:
     score_binning: NumericBinning | None = None
     ref_score: NumericHistogram | None = None
     detector: OutlierDetector | None = None
+    #: Quality without labels and multivariate drift (monitor_worker/estimation.py).
+    estimation: EstimationModels = field(default_factory=EstimationModels)
 
     @property
     def has_reference(self) -> bool:
@@ -105,6 +108,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     profile = Profile(schema=schema, fingerprint="", class_index=_classes(config, reference))
     if reference is None:
         profile.fingerprint = digest.hexdigest()[:16]
+        profile.estimation = fit_estimation(config, profile, None)  # refuses what needs one
         return profile
     check_reference_has(reference, list(schema.features))
     for f in schema.features:
@@ -148,6 +152,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     profile.fingerprint = digest.hexdigest()[:16]
     if config.outliers.enabled:
         profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
+    profile.estimation = fit_estimation(config, profile, reference)
     log.info(
         "reference profile: %d rows, %d numerical and %d categorical features",
         reference.n_rows,

@@ -107,8 +107,9 @@ def load_reference(source: ReferenceSource, timeout: float = 60.0) -> ReferenceD
 
 
 def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Feature]:
-    """Every column but id, timestamp, prediction, score and label: numbers are numerical,
-    everything else (strings, booleans) categorical."""
+    """Every column but id, timestamp, prediction, score (and a multiclass model's per-class
+    score columns) and label: numbers are numerical, everything else (strings, booleans)
+    categorical."""
     roles = {
         "id",
         "timestamp",
@@ -116,6 +117,8 @@ def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Featu
         config.data.label_column,
         config.data.score_column,
     }
+    if config.model.task == "multiclass-classification" and config.model.classes:
+        roles.update(config.data.class_score_columns(config.model.classes))
     features = []
     for field in reference.table.schema:
         if field.name in roles:

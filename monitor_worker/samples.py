@@ -53,6 +53,38 @@ def evaluation_samples(ev: Evaluation) -> list[Sample]:
             ]
     if ev.outlier_ratio is not None:
         out += [_s(m.OUTLIER_RATIO, ev.outlier_ratio), _s(m.OUTLIERS_SCORED, ev.outliers_scored)]
+    return out + estimation_samples(ev)
+
+
+def estimation_samples(ev: Evaluation) -> list[Sample]:
+    """Quality estimated without labels, with its bands, and multivariate drift."""
+    out = []
+    for metric, e in sorted(ev.estimated.items()):
+        out += [
+            _s(m.ESTIMATED_QUALITY, e.value, metric=metric),
+            _s(m.ESTIMATED_QUALITY_LOWER, e.lower, metric=metric),
+            _s(m.ESTIMATED_QUALITY_UPPER, e.upper, metric=metric),
+            _s(m.ESTIMATED_QUALITY_SAMPLING_ERROR, e.sampling_error, metric=metric),
+            _s(m.ESTIMATED_QUALITY_OUTSIDE_BAND, e.outside_band, metric=metric),
+        ]
+        for series, bound in (
+            (m.ESTIMATED_QUALITY_LOWER_THRESHOLD, e.lower_threshold),
+            (m.ESTIMATED_QUALITY_UPPER_THRESHOLD, e.upper_threshold),
+        ):
+            if bound is not None:
+                out.append(_s(series, bound, metric=metric))
+    mv = ev.multivariate
+    if mv is not None:
+        out += [
+            _s(m.MULTIVARIATE_DRIFT, mv.value, method=mv.method),
+            _s(m.MULTIVARIATE_DRIFT_DETECTED, mv.drifted, method=mv.method),
+        ]
+        for series, bound in (
+            (m.MULTIVARIATE_DRIFT_UPPER_THRESHOLD, mv.upper_threshold),
+            (m.MULTIVARIATE_DRIFT_LOWER_THRESHOLD, mv.lower_threshold),
+        ):
+            if bound is not None:
+                out.append(_s(series, bound, method=mv.method))
     return out
 
 

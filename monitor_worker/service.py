@@ -70,6 +70,8 @@ class MonitorService:
         #: The shared store of replicas, or None: the state lives in this process alone.
         self.store = store
         reservoir = max(config.outliers.sample_size, 1000)
+        if profile.estimation.dle is not None:  # DLE scores the reservoir's uniform sample
+            reservoir = max(reservoir, config.estimation.sample_size)
         self.state = WindowState(
             profile=profile,
             size=parse_duration(config.window.size),
@@ -272,6 +274,11 @@ class MonitorService:
             features={k: doc.DriftFigure(**dataclasses.asdict(v)) for k, v in ev.features.items()},
             prediction=figure(ev.prediction_drift),
             score=figure(ev.score_drift),
+            multivariate=(
+                doc.MultivariateDriftFigure(**dataclasses.asdict(ev.multivariate))
+                if ev.multivariate is not None
+                else None
+            ),
         )
         status.outliers = doc.OutlierInfo(
             ratio=ev.outlier_ratio,
@@ -281,7 +288,24 @@ class MonitorService:
         )
         status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in ev.violations]
         status.evaluation_seconds = ev.duration
+        self._estimation_status(status, ev)
         return status
+
+    def _estimation_status(self, status: doc.WorkerStatus, ev: Evaluation) -> None:
+        """``estimation`` (on or off, and why) and ``estimatedQuality`` beside ``quality``."""
+        est = self.profile.estimation
+        if est.method is None:
+            status.estimation = doc.EstimationInfo(enabled=False, reason=est.off_reason)
+            return
+        status.estimation = doc.EstimationInfo(
+            enabled=True,
+            method=est.method,
+            reason=ev.estimation_note,
+            scored_records=ev.estimation_records,
+        )
+        status.estimated_quality = {
+            k: doc.EstimatedFigure(**dataclasses.asdict(v)) for k, v in ev.estimated.items()
+        }
 
     def store_status(self) -> doc.StoreInfo | None:
         if self.store is None:
@@ -320,6 +344,9 @@ class MonitorService:
             buckets = {
                 int(k): Bucket.from_dict(v, self.profile) for k, v in snapshot["buckets"].items()
             }
+            capacity = self.state.reservoir_capacity
+            if any(b.reservoir.capacity != capacity for b in buckets.values()):
+                raise ValueError(f"its samples hold other than {capacity} rows per bucket")
             totals = Totals(**snapshot["totals"])
             pairs.load(snapshot.get("events", []), self.profile.schema)
         except (KeyError, TypeError, ValueError) as e:

@@ -25,6 +25,8 @@ from .stats import (
     RegressionState,
     Reservoir,
 )
+from .stats.cbpe import CBPEState
+from .stats.reconstruction import ReconstructionState
 
 # Sketch updates are buffered per bucket and applied in chunks of this many rows: numpy's
 # per-call overhead, not the arithmetic, dominates updates of 1000-row batches.
@@ -44,12 +46,19 @@ class Bucket:
     prediction: NumericHistogram | CategoricalCounts | None
     score: NumericHistogram | None
     labelled: int = 0
+    #: Label-free estimation (CBPE) and PCA reconstruction error of the bucket's records, when
+    #: on; DLE's state is the reservoir, whose last column is then the prediction.
+    cbpe: CBPEState | None = None
+    reconstruction: ReconstructionState | None = None
     _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
+    #: (feature rows, predicted class indices, scores) waiting for the estimation states.
+    _estimation_buffer: list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]] = (
+        field(default_factory=list, repr=False)
+    )
 
     @classmethod
     def empty(cls, profile: Profile, start: float, capacity: int) -> Bucket:
-        schema = profile.schema
         quality: ClassificationState | RegressionState
         if profile.class_index is None:
             quality = RegressionState()
@@ -60,15 +69,18 @@ class Bucket:
             prediction = NumericHistogram(profile.prediction_binning)
         elif profile.prediction_vocabulary is not None:
             prediction = CategoricalCounts(profile.prediction_vocabulary)
+        est = profile.estimation
         return cls(
             start=start,
             n=0,
             numeric={n: NumericHistogram(b) for n, b in profile.binnings.items()},
             categorical={n: CategoricalCounts(v) for n, v in profile.vocabularies.items()},
-            reservoir=Reservoir(len(schema.features), capacity, seed=int(start) & 0xFFFFFFFF),
+            reservoir=Reservoir(reservoir_width(profile), capacity, seed=int(start) & 0xFFFFFFFF),
             quality=quality,
             prediction=prediction,
             score=NumericHistogram(profile.score_binning) if profile.score_binning else None,
+            cbpe=CBPEState(est.cbpe) if est.cbpe is not None else None,
+            reconstruction=_reconstruction_state(profile),
         )
 
     def merge(self, other: Bucket) -> Bucket:
@@ -86,6 +98,10 @@ class Bucket:
         if self.score is not None and other.score is not None:
             self.score.merge(other.score)
         self.labelled += other.labelled
+        if self.cbpe is not None and other.cbpe is not None:
+            self.cbpe.merge(other.cbpe)
+        if self.reconstruction is not None and other.reconstruction is not None:
+            self.reconstruction.merge(other.reconstruction)
         return self
 
     def copy(self) -> Bucket:
@@ -100,13 +116,22 @@ class Bucket:
             prediction=self.prediction.copy() if self.prediction is not None else None,
             score=self.score.copy() if self.score is not None else None,
             labelled=self.labelled,
+            cbpe=self.cbpe.copy() if self.cbpe is not None else None,
+            reconstruction=self.reconstruction.copy() if self.reconstruction is not None else None,
         )
 
     # -- updates -----------------------------------------------------------------------------
 
-    def add_rows(self, profile: Profile, batch: Batch, rows: slice | np.ndarray) -> None:
-        """Add the selected rows of ``batch`` (features, predictions, scores). The reservoir
-        takes them at once; the sketches when the buffer is full or the bucket is read."""
+    def add_rows(
+        self,
+        profile: Profile,
+        batch: Batch,
+        rows: slice | np.ndarray,
+        predicted: np.ndarray | None = None,
+    ) -> None:
+        """Add the selected rows of ``batch`` (features, predictions, scores; ``predicted``:
+        the batch's predicted class indices, for CBPE). The reservoir takes them at once; the
+        sketches when the buffer is full or the bucket is read."""
         n = _count(rows, batch.n)
         if n == 0:
             return
@@ -122,14 +147,55 @@ class Bucket:
                 columns.append(codes)
             else:
                 columns.append(np.full(n, np.nan))
-        self.reservoir.update_columns(columns, n)
+        if profile.estimation.dle is not None:  # DLE scores the reservoir: the prediction too
+            columns.append(
+                batch.prediction[rows] if batch.prediction is not None else np.full(n, np.nan)
+            )
+        matrix: np.ndarray | None = None
+        if self.reconstruction is not None:  # every row goes to the reconstruction state
+            matrix = np.column_stack(columns)
+            self.reservoir.update(matrix)
+        else:  # only the rows the sample takes are assembled
+            self.reservoir.update_columns(columns, n)
         self._buffer.append((batch, rows))
+        self._buffer_estimation(profile, batch, rows, matrix, predicted)
         self._buffered += n
         if self._buffered >= FLUSH_ROWS:
             self.flush()
 
+    def _buffer_estimation(
+        self,
+        profile: Profile,
+        batch: Batch,
+        rows: slice | np.ndarray,
+        matrix: np.ndarray | None,
+        predicted: np.ndarray | None,
+    ) -> None:
+        scored = self.cbpe is not None and predicted is not None and batch.score is not None
+        if self.reconstruction is None and not scored:
+            return
+        self._estimation_buffer.append(
+            (
+                matrix[:, : len(profile.schema.features)] if matrix is not None else None,
+                predicted[rows] if scored else None,  # type: ignore[index]
+                batch.score[rows] if scored else None,  # type: ignore[index]
+            )
+        )
+
+    def _flush_estimation(self) -> None:
+        parts, self._estimation_buffer = self._estimation_buffer, []
+        if self.reconstruction is not None:
+            self.reconstruction.update(np.concatenate([m for m, _, _ in parts if m is not None]))
+        scored = [(p, s) for _, p, s in parts if p is not None]
+        if self.cbpe is not None and scored:
+            self.cbpe.update(
+                np.concatenate([p for p, _ in scored]), np.concatenate([s for _, s in scored])
+            )
+
     def flush(self) -> None:
         """Apply buffered rows to the sketches."""
+        if self._estimation_buffer:
+            self._flush_estimation()
         if not self._buffer:
             return
         parts, self._buffer, self._buffered = self._buffer, [], 0
@@ -180,6 +246,10 @@ class Bucket:
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "score": self.score.to_dict() if self.score is not None else None,
             "labelled": self.labelled,
+            "cbpe": self.cbpe.to_dict() if self.cbpe is not None else None,
+            "reconstruction": (
+                self.reconstruction.to_dict() if self.reconstruction is not None else None
+            ),
         }
 
     @classmethod
@@ -200,6 +270,7 @@ class Bucket:
         score = None
         if d.get("score") is not None and profile.score_binning is not None:
             score = NumericHistogram.from_dict(d["score"], profile.score_binning)
+        est = profile.estimation
         return cls(
             start=float(d["start"]),
             n=int(d["n"]),
@@ -211,12 +282,55 @@ class Bucket:
                 k: CategoricalCounts.from_dict(v, profile.vocabularies[k])
                 for k, v in d["categorical"].items()
             },
-            reservoir=Reservoir.from_dict(d["reservoir"]),
+            reservoir=Reservoir.from_dict(_with_width(d["reservoir"], reservoir_width(profile))),
             quality=quality,
             prediction=prediction,
             score=score,
             labelled=int(d.get("labelled", 0)),
+            cbpe=(_restored(CBPEState, d.get("cbpe"), est.cbpe) if est.cbpe is not None else None),
+            reconstruction=(
+                _restored(ReconstructionState, d.get("reconstruction"), est.reconstruction)
+                if _reconstruction_state(profile) is not None
+                else None
+            ),
         )
+
+
+def reservoir_width(profile: Profile) -> int:
+    """Columns of a bucket's reservoir: the features, and the prediction when DLE scores it."""
+    return len(profile.schema.features) + (profile.estimation.dle is not None)
+
+
+def _reconstruction_state(profile: Profile) -> ReconstructionState | None:
+    est = profile.estimation
+    if est.multivariate != "pca-reconstruction" or est.reconstruction is None:
+        return None
+    return ReconstructionState(est.reconstruction)
+
+
+def _with_width(d: dict[str, Any], width: int) -> dict[str, Any]:
+    """A stored reservoir made with or without the prediction column, fitted to ``width`` (a
+    restart that turned DLE on or off keeps the sample)."""
+    have = int(d["n_features"])
+    if have == width:
+        return d
+    rows = np.asarray(d["rows"], dtype=np.float64).reshape(-1, have)
+    if width < have:
+        rows = rows[:, :width]
+    else:
+        rows = np.column_stack([rows, np.full((rows.shape[0], width - have), np.nan)])
+    return {**d, "n_features": width, "rows": rows}
+
+
+def _restored(cls: Any, d: dict[str, Any] | None, model: Any) -> Any:
+    """A stored estimation state, or an empty one when there is none or it was made by a
+    model of another shape (the estimate then covers the records counted since)."""
+    if d is not None:
+        try:
+            return cls.from_dict(d, model)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return cls(model)
 
 
 def _count(rows: slice | np.ndarray, n: int) -> int:
@@ -312,25 +426,28 @@ class WindowState:
         self.totals.records += batch.n
         self.totals.last_record_at = now
         current = self._slot(now)
+        index = self.profile.class_index
+        predicted = (
+            None
+            if index is None or batch.prediction is None
+            else index.indices(batch.prediction, "prediction")
+        )
         if batch.timestamps is None:
-            self._bucket(current).add_rows(self.profile, batch, slice(None))
+            self._bucket(current).add_rows(self.profile, batch, slice(None), predicted)
         else:
             slots = np.floor(batch.timestamps / self.width).astype(np.int64)
             slots = np.minimum(slots, current)  # clocks ahead of ours count as now
             late = slots <= current - self.n_buckets
             self.totals.late_records += int(late.sum())
             for slot in np.unique(slots[~late]):
-                self._bucket(int(slot)).add_rows(self.profile, batch, slots == slot)
-        self._quality_and_pending(batch, now)
+                self._bucket(int(slot)).add_rows(self.profile, batch, slots == slot, predicted)
+        self._quality_and_pending(batch, now, predicted)
 
-    def _quality_and_pending(self, batch: Batch, now: float) -> None:
+    def _quality_and_pending(self, batch: Batch, now: float, predicted: np.ndarray | None) -> None:
         if batch.prediction is None:
             return
         index = self.profile.class_index
-        if index is not None:
-            predictions = index.indices(batch.prediction, "prediction")
-        else:
-            predictions = batch.prediction
+        predictions = predicted if predicted is not None else batch.prediction
         if batch.label is not None:
             bucket = self._bucket(self._slot(now))
             if index is not None:

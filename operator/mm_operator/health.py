@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -91,6 +92,8 @@ class HealthReader:
             "outlierRatio": metrics.OUTLIER_RATIO.series,
             "sufficient": metrics.WINDOW_SUFFICIENT.series,
             "predictionDrift": f"max by (namespace, modelmonitor) ({metrics.PREDICTION_DRIFT_DETECTED.series})",
+            "estimatedQuality": metrics.ESTIMATED_QUALITY.series,
+            "multivariateDrift": f"max by (namespace, modelmonitor) ({metrics.MULTIVARIATE_DRIFT_DETECTED.series})",
             "drifted": f"{metrics.FEATURE_DRIFT_DETECTED.series} == 1",
         }
         for key, expr in queries.items():
@@ -100,13 +103,13 @@ class HealthReader:
                 m = sample["metric"]
                 entry = figures.setdefault((m.get("namespace", ""), m.get("modelmonitor", "")), {})
                 value = float(sample["value"][1])
-                if key == "quality":
-                    entry.setdefault("quality", {})[m.get("metric", "")] = value
+                if key in ("quality", "estimatedQuality"):
+                    entry.setdefault(key, {})[m.get("metric", "")] = value
                 elif key == "drifted":
                     entry.setdefault("driftedFeatures", []).append(m.get("feature", ""))
                 elif key in ("records", "labelled"):
                     entry[key] = int(value)
-                elif key in ("sufficient", "predictionDrift"):
+                elif key in ("sufficient", "predictionDrift", "multivariateDrift"):
                     entry[key] = value >= 1
                 else:
                     entry[key] = value
@@ -173,6 +176,10 @@ class HealthReader:
     def _read_worker(self, monitor: Monitor) -> HealthReading:
         try:
             st = _get_json(f"{self.worker_url(monitor)}/v1/status")
+        except urllib.error.HTTPError as e:
+            # A worker that cannot start (a reference it cannot use, estimation it refuses)
+            # answers 503 with the cause, naming the field: that is what the status shows.
+            return HealthReading("worker", error=_not_ready(e) or _describe(e))
         except Exception as e:
             return HealthReading("worker", error=_describe(e))
         return reading_from_worker_status(st)
@@ -190,10 +197,22 @@ def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
         summary["driftedFeatures"] = sorted(f for f, r in drift.features.items() if r.drifted)
     if drift is not None and drift.prediction is not None:
         summary["predictionDrift"] = drift.prediction.drifted
+    if drift is not None and drift.multivariate is not None:
+        summary["multivariateDrift"] = drift.multivariate.drifted
+    if st.estimated_quality:
+        summary["estimatedQuality"] = {k: v.value for k, v in st.estimated_quality.items()}
     if st.outliers is not None and st.outliers.ratio is not None:
         summary["outlierRatio"] = st.outliers.ratio
     alerts = tuple(Alert(v.alert, v.severity, v.since, v.message) for v in st.violations or ())
     return HealthReading("worker", alerts=alerts, summary=summary, enough_data=st.window.sufficient)
+
+
+def _not_ready(e: urllib.error.HTTPError) -> str | None:
+    try:
+        cause = json.loads(e.read()).get("error")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return f"worker not ready: {cause}" if e.code == 503 and isinstance(cause, str) else None
 
 
 def _describe(e: Exception) -> str:

@@ -155,12 +155,14 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             prediction_column=spec.data.prediction_column,
             label_column=spec.data.label_column,
             score_column=spec.data.score_column,
+            score_columns=spec.data.score_columns,
             reference=source,
         ),
         window=spec.window,
         drift=spec.drift,
         outliers=spec.outliers,
         quality=spec.quality,
+        estimation=spec.estimation,
         labels=spec.labels,
         ingestion=IngestionSpec(
             auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None

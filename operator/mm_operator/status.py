@@ -164,7 +164,9 @@ def health_of(obs: Observation) -> tuple[str, str, str]:
     if w is not None and w.desired == 0:
         return "Unknown", Reason.WORKER_PAUSED, "spec.worker.replicas is 0"
     if w is not None and (not w.exists or w.available < w.desired):
-        return "Unknown", Reason.WORKER_UNAVAILABLE, w.message
+        # The worker's own cause when it could be read (a reference or an estimator it refuses).
+        cause = f"; {h.error}" if h is not None and h.error and "not ready" in h.error else ""
+        return "Unknown", Reason.WORKER_UNAVAILABLE, w.message + cause
     if h is None:
         return "Unknown", Reason.NOT_EVALUATED, "no health reading yet"
     if h.error:
@@ -216,8 +218,11 @@ def compute_status(
     if h is not None:
         status["healthSource"] = h.source
         summary = _rounded(dict(h.summary))
-        if obs.key_metric and obs.key_metric in summary.get("quality", {}):
-            summary["keyMetric"] = f"{obs.key_metric} {summary['quality'][obs.key_metric]:.3f}"
+        key = obs.key_metric
+        if key and key in summary.get("quality", {}):
+            summary["keyMetric"] = f"{key} {summary['quality'][key]:.3f}"
+        elif key and key in summary.get("estimatedQuality", {}):  # no labels yet: the estimate
+            summary["keyMetric"] = f"{key} {summary['estimatedQuality'][key]:.3f} (estimated)"
         status["summary"] = summary
         if h.error is None:
             status["lastEvaluationTime"] = now

@@ -55,7 +55,10 @@ def worker_for(m, reference: dict) -> MonitorService:
     return MonitorService(config, build_profile(config, ref), clock=lambda: 1_000_000.0)
 
 
-def tabular(rng, n, shift=0.0, accuracy=0.9, task="binary-classification"):
+def tabular(rng, n, shift=0.0, accuracy=0.9, task="binary-classification", unsure=False,
+            labelled=True):  # fmt: skip
+    """Seeded records; ``unsure``: scores near 0.5 (what CBPE reads as a coin toss),
+    ``labelled=False``: no labels (quality only estimated)."""
     cols = {
         "x1": rng.normal(shift, 1, n),
         "x2": rng.normal(2 * shift, 1, n),
@@ -74,6 +77,10 @@ def tabular(rng, n, shift=0.0, accuracy=0.9, task="binary-classification"):
         cols["score"] = np.clip(
             np.where(cols["prediction"] == 1, 0.7, 0.3) + rng.normal(0, 0.1, n), 0, 1
         )
+        if unsure:
+            cols["score"] = np.clip(0.5 + rng.normal(0, 0.05, n), 0, 1)
+    if not labelled:
+        del cols["label"]
     return cols
 
 
@@ -149,6 +156,16 @@ CLASSIFIER = {
     "outliers": {"maxRatio": 0.05},
 }
 
+# Quality estimated without labels (CBPE, DLE) and multivariate drift (docs/estimation.md).
+REFERENCE = {"reference": {"configMapKeyRef": {"name": "reference", "key": "reference.csv"}}}
+ESTIMATING = {
+    "data": REFERENCE,
+    "quality": {"thresholds": [{"metric": "accuracy", "min": 0.8, "severity": "critical"},
+                               {"metric": "roc-auc", "min": 0.6}]},
+    "drift": {"shareThreshold": 0.5, "multivariate": {"method": "pca-reconstruction"}},
+    "outliers": {"maxRatio": 0.05},
+}  # fmt: skip
+
 SCENARIOS = {
     # drift in x1, x2 and c (3 of 4 features), accuracy 0.6 < 0.8, outliers from the shift
     "degraded classifier": ("binary-classification", CLASSIFIER, dict(shift=2.0, accuracy=0.6), 2000),
@@ -161,6 +178,20 @@ SCENARIOS = {
         {"quality": {"thresholds": [{"metric": "rmse", "max": 1.5}, {"metric": "r2", "min": 0.95}]},
          "drift": {"shareThreshold": 0.25, "prediction": {"enabled": True}}, "outliers": {"enabled": False}},
         dict(shift=1.0, accuracy=0.5, task="regression"),
+        2000,
+    ),
+    # no labels; scores near 0.5: CBPE estimates accuracy near 0.5 < 0.8 (and out of band)
+    "classifier estimated without labels": (
+        "binary-classification", ESTIMATING, dict(unsure=True, labelled=False), 2000),
+    # no labels; shifted inputs: the features drift one by one and together
+    "shifted inputs, joint drift": (
+        "binary-classification", ESTIMATING, dict(shift=2.0, labelled=False), 2000),
+    "regressor estimated without labels": (
+        "regression",
+        {"data": REFERENCE, "quality": {"thresholds": [{"metric": "mae", "max": 0.5},
+                                                       {"metric": "rmse", "max": 0.6}]},
+         "drift": {"multivariate": {"method": "pca-reconstruction"}}, "outliers": {"enabled": False}},
+        dict(shift=1.0, accuracy=0.9, task="regression", labelled=False),
         2000,
     ),
 }  # fmt: skip
@@ -189,6 +220,16 @@ def test_worker_and_prometheus_fire_the_same_alerts(tmp_path, scenario):
         assert names == {"ModelMonitorInsufficientSamples"}
     if scenario == "degraded regressor":
         assert {"ModelMonitorRmseHigh", "ModelMonitorR2Low"} <= names
+    if scenario == "classifier estimated without labels":
+        assert {
+            "ModelMonitorEstimatedAccuracyLow",
+            "ModelMonitorEstimatedQualityOutsideBand",
+        } <= names
+        assert "ModelMonitorAccuracyLow" not in names  # no labels: nothing measured
+    if scenario == "shifted inputs, joint drift":
+        assert {"ModelMonitorMultivariateDrift", "ModelMonitorDataDrift"} <= names
+    if scenario == "regressor estimated without labels":
+        assert {"ModelMonitorEstimatedMaeHigh", "ModelMonitorEstimatedRmseHigh"} <= names
     r = promtool_agrees(tmp_path, m, svc, expected)
     assert r.returncode == 0, f"firing sets differ:\n{r.stdout}\n{r.stderr}"
 

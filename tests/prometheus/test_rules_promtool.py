@@ -57,6 +57,11 @@ CLASSIFIER = monitor(
     },
 )
 REGRESSOR = monitor("regression", quality={"thresholds": [{"metric": "rmse", "max": 3.5}]})
+ESTIMATING = monitor(
+    data={"reference": {"configMapKeyRef": {"name": "reference", "key": "reference.csv"}}},
+    quality={"thresholds": [{"metric": "roc-auc", "min": 0.7, "severity": "critical"}]},
+    drift={"multivariate": {"method": "pca-reconstruction"}},
+)
 
 
 def promtool() -> str:
@@ -132,7 +137,9 @@ def alert(
     }
 
 
-@pytest.mark.parametrize("m", [CLASSIFIER, REGRESSOR], ids=["classifier", "regressor"])
+@pytest.mark.parametrize(
+    "m", [CLASSIFIER, REGRESSOR, ESTIMATING], ids=["classifier", "regressor", "estimating"]
+)
 def test_promtool_check_rules(tmp_path, m):
     r = subprocess.run(
         [promtool(), "check", "rules", str(write_rules(tmp_path, m))],
@@ -280,6 +287,70 @@ def test_data_feature_and_prediction_drift(tmp_path):
             }
         ],
     )
+
+
+def test_estimated_quality_its_band_and_multivariate_drift(tmp_path):
+    team = {**BASE, "team": "fraud"}
+    run_tests(
+        tmp_path,
+        ESTIMATING,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series("modelmonitor_estimated_quality", "0.8 0.8 0.62x10", metric="roc-auc"),
+                    series("modelmonitor_estimated_quality_outside_band", "0 0 1x10", metric="roc-auc"),
+                    series("modelmonitor_multivariate_drift", "1.3 1.3 1.6x10", method="pca-reconstruction"),
+                    series("modelmonitor_multivariate_drift_detected", "0 0 1x10", method="pca-reconstruction"),
+                    series("modelmonitor_multivariate_drift_upper_threshold", "1.45x12", method="pca-reconstruction"),
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "ModelMonitorEstimatedRocAucLow", "exp_alerts": []},
+                    {
+                        "eval_time": "8m",
+                        "alertname": "ModelMonitorEstimatedRocAucLow",
+                        "exp_alerts": [
+                            alert(
+                                {**team, "severity": "critical", "metric": "roc-auc"},
+                                "Estimated roc-auc of model fraud-detector is below 0.7",
+                                "roc-auc of model fraud-detector (ml/fraud), estimated without labels, "
+                                "is 0.62 over the current window; the threshold is min 0.7.",
+                                "modelmonitorestimatedrocauclow",
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "8m",
+                        "alertname": "ModelMonitorEstimatedQualityOutsideBand",
+                        "exp_alerts": [
+                            alert(
+                                {**team, "severity": "info", "metric": "roc-auc"},
+                                "Estimated roc-auc of model fraud-detector left its reference band",
+                                "roc-auc of model fraud-detector (ml/fraud), estimated without labels, "
+                                "lies outside the band of the reference's own chunks (mean +- 3 std; see "
+                                "modelmonitor_estimated_quality_lower_threshold and _upper_threshold).",
+                                "modelmonitorestimatedqualityoutsideband",
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "8m",
+                        "alertname": "ModelMonitorMultivariateDrift",
+                        "exp_alerts": [
+                            alert(
+                                {**team, "severity": "warning", "method": "pca-reconstruction"},
+                                "The features of model fraud-detector drifted together",
+                                "The inputs of model fraud-detector (ml/fraud) no longer move together as "
+                                "in the reference (pca-reconstruction; see modelmonitor_multivariate_drift "
+                                "and its thresholds), a change per-feature drift tests can miss.",
+                                "modelmonitormultivariatedrift",
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    )  # fmt: skip
 
 
 def test_outliers(tmp_path):

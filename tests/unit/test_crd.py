@@ -119,6 +119,9 @@ def test_fields_bounds_defaults_and_rules_come_from_the_types():
         ".quality.thresholds",
         ".quality.thresholds",
         ".alerts.objective",
+        ".drift.multivariate",
+        ".estimation.enabled",
+        ".drift.multivariate",
     ]
 
 

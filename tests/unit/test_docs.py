@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mm_api import metrics
-from mm_api.alerts import METRIC_TITLES
+from mm_api.alerts import METRIC_TITLES, estimated_quality_alert
+from mm_api.sections import ESTIMATED_CLASSIFICATION_METRICS, ESTIMATED_REGRESSION_METRICS
 from mm_api.worker_config import load_config
 from mm_operator.rules import render_rule_groups
 from mm_operator.settings import Settings
@@ -120,6 +121,8 @@ def test_every_alert_has_a_runbook_anchor():
     anchors = set(re.findall(r'<a id="([a-z0-9]+)"></a>', text))
     body = {
         "model": {"task": "binary-classification", "targetRef": {"name": "x"}},
+        "data": {"reference": {"url": "https://example.org/reference.csv"}},
+        "drift": {"multivariate": {"method": "pca-reconstruction"}},
         "quality": {"thresholds": [{"metric": "accuracy", "min": 0.9}]},
         "alerts": {"objective": {"metric": "accuracy", "target": 0.9}},
     }
@@ -131,8 +134,14 @@ def test_every_alert_has_a_runbook_anchor():
         if "alert" in r
     ]
     emitted = {r["alert"].lower() for r in rules}
+    assert {"modelmonitorestimatedaccuracylow", "modelmonitormultivariatedrift"} <= emitted
     quality = {
         f"modelmonitor{t.lower()}{w}" for t in METRIC_TITLES.values() for w in ("low", "high")
+    }
+    quality |= {
+        estimated_quality_alert(metric, bound).lower()
+        for metric in ESTIMATED_CLASSIFICATION_METRICS + ESTIMATED_REGRESSION_METRICS
+        for bound in ("min", "max")
     }
     assert emitted | quality <= anchors
     for rule in rules:

@@ -133,6 +133,22 @@ def test_worker_config_parses_with_the_worker_schema():
     assert cfg.model.name == "fraud"
 
 
+def test_estimation_and_multivariate_drift_reach_the_worker_config():
+    m = monitor(
+        model={"task": "multiclass-classification", "targetRef": {"name": "fd"},
+               "classes": ["a", "b", "c"]},
+        data={"reference": {"configMapKeyRef": {"name": "ref", "key": "train.csv"}},
+              "scoreColumns": {"a": "p_a"}},
+        estimation={"enabled": True, "chunkSize": 5000},
+        drift={"multivariate": {"method": "domain-classifier", "threshold": 0.6}},
+    )  # fmt: skip
+    cfg = render_worker_config(m)
+    assert cfg.estimation == m.spec.estimation and cfg.estimation.chunk_size == 5000
+    assert cfg.drift.multivariate is not None and cfg.drift.multivariate.threshold == 0.6
+    assert cfg.data.class_score_columns(["a", "b", "c"]) == ["p_a", "score_b", "score_c"]
+    assert parse_config(cfg.model_dump(by_alias=True, exclude_none=True, mode="json")) == cfg
+
+
 def test_config_change_changes_pod_checksum():
     a = render_children(monitor(), SETTINGS, ClusterFacts())
     b = render_children(monitor(window={"size": "2h"}), SETTINGS, ClusterFacts())

@@ -78,6 +78,17 @@ def test_key_metric_in_summary():
     assert st["summary"]["keyMetric"] == "accuracy 0.912"
 
 
+def test_key_metric_falls_back_to_the_estimate_until_labels_come():
+    estimated = {"estimatedQuality": {"accuracy": 0.70612}, "multivariateDrift": True}
+    reading = HealthReading("worker", summary=estimated, enough_data=True)
+    st, _ = compute_status(obs(health=reading, key_metric="accuracy"), None, "T")
+    assert st["summary"]["keyMetric"] == "accuracy 0.706 (estimated)"
+    assert st["summary"]["estimatedQuality"] == {"accuracy": 0.7061}
+    both = HealthReading("worker", summary={**estimated, "quality": {"accuracy": 0.9}})
+    st, _ = compute_status(obs(health=both, key_metric="accuracy"), None, "T")
+    assert st["summary"]["keyMetric"] == "accuracy 0.900"
+
+
 def test_summary_figures_are_rounded_for_kubectl():
     reading = HealthReading(
         "prometheus",
