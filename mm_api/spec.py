@@ -18,6 +18,7 @@ from .sections import (
     ReferenceFormat,
     Section,
     Task,
+    check_drift_overrides,
     check_fits_task,
     crd,
 )
@@ -323,7 +324,7 @@ class ModelMonitorSpec(MonitorSections):
     #: The CRD (and docs/api.md) lists the model first, as users write it.
     crd_field_order: ClassVar[tuple[str, ...]] = (
         "model", "data", "window", "drift", "outliers", "quality", "labels", "alerts",
-        "prometheus", "worker",
+        "measures", "prometheus", "worker",
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
@@ -342,6 +343,7 @@ class ModelMonitorSpec(MonitorSections):
     @model_validator(mode="after")
     def _fits_task(self) -> ModelMonitorSpec:
         check_fits_task(self.model.task, self)
+        check_drift_overrides(self.data, self.drift)
         return self
 
 

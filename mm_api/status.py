@@ -44,6 +44,7 @@ class Totals(Document):
     correct: int = 0
     last_record_at: float = 0.0
     last_label_at: float = 0.0
+    texts_truncated: dict[str, int] = Field(default_factory=dict)
 
 
 class WindowInfo(Document):
@@ -81,6 +82,26 @@ class OutlierInfo(Document):
     method: str
 
 
+class MeasureFigure(Document):
+    """Window quantiles of one serving measure (absent below window.minSamples values)."""
+
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class EmbedderInfo(Document):
+    """The sentence model of ``embed: true`` features: the device really used, and why it
+    differs from the one asked for (no usable GPU)."""
+
+    device: str
+    runtime: str
+    requested_device: str
+    fallback: str | None = None
+    model: str
+
+
 class Violation(Document):
     """An alert of the shared table whose condition holds now (see mm_api.alerts)."""
 
@@ -116,5 +137,7 @@ class WorkerStatus(Document):
     quality: dict[str, float] | None = None
     drift: DriftInfo | None = None
     outliers: OutlierInfo | None = None
+    measures: dict[str, MeasureFigure] | None = None
+    embedder: EmbedderInfo | None = None
     violations: list[Violation] | None = None
     evaluation_seconds: float | None = None

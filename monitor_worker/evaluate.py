@@ -66,6 +66,8 @@ class Evaluation:
     score_drift: FeatureDrift | None = None
     outlier_ratio: float | None = None
     outliers_scored: int = 0
+    #: Serving measures: count, p50, p95, p99 (monitor_worker/rich/evaluate.py).
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)
     violations: list[Firing] = field(default_factory=list)  # set by the service (alert table)
 
 
@@ -178,6 +180,11 @@ def _drift(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluatio
         results[f] = _public(
             categorical_drift(profile.ref_categorical[f], cur_c, method, threshold=threshold)
         )
+    if profile.rich is not None and bucket.rich is not None:  # text descriptors, embeddings
+        from .rich.evaluate import rich_drift
+
+        default = (True, default_method, config.drift.threshold)
+        results.update(rich_drift(config, profile.rich, bucket.rich, overrides, default))
     ev.features = results
     raw = [
         # drift_share only reads .drifted
@@ -228,4 +235,8 @@ def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) 
     _drift(config, profile, bucket, ev)
     if config.outliers.enabled:
         _outliers(config, profile, bucket, ev)
+    if bucket.rich is not None:  # serving measures
+        from .rich.evaluate import measure_figures
+
+        ev.measures = measure_figures(config, bucket.rich)
     return ev

@@ -18,6 +18,7 @@ import numpy as np
 from .ingest import Batch, GroundTruth
 from .pending import PendingPredictions
 from .profile import Profile, category_codes
+from .rich import RichBucket
 from .stats import (
     CategoricalCounts,
     ClassificationState,
@@ -44,6 +45,8 @@ class Bucket:
     prediction: NumericHistogram | CategoricalCounts | None
     score: NumericHistogram | None
     labelled: int = 0
+    #: Texts, embeddings and serving measures (monitor_worker/rich), when the schema has any.
+    rich: RichBucket | None = None
     _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
 
@@ -65,10 +68,15 @@ class Bucket:
             n=0,
             numeric={n: NumericHistogram(b) for n, b in profile.binnings.items()},
             categorical={n: CategoricalCounts(v) for n, v in profile.vocabularies.items()},
-            reservoir=Reservoir(len(schema.features), capacity, seed=int(start) & 0xFFFFFFFF),
+            reservoir=Reservoir(
+                len(schema.numerical) + len(schema.categorical),
+                capacity,
+                seed=int(start) & 0xFFFFFFFF,
+            ),
             quality=quality,
             prediction=prediction,
             score=NumericHistogram(profile.score_binning) if profile.score_binning else None,
+            rich=RichBucket.empty(profile.rich, start, capacity) if profile.rich else None,
         )
 
     def merge(self, other: Bucket) -> Bucket:
@@ -86,6 +94,8 @@ class Bucket:
         if self.score is not None and other.score is not None:
             self.score.merge(other.score)
         self.labelled += other.labelled
+        if self.rich is not None and other.rich is not None:
+            self.rich.merge(other.rich)
         return self
 
     def copy(self) -> Bucket:
@@ -100,6 +110,7 @@ class Bucket:
             prediction=self.prediction.copy() if self.prediction is not None else None,
             score=self.score.copy() if self.score is not None else None,
             labelled=self.labelled,
+            rich=self.rich.copy() if self.rich is not None else None,
         )
 
     # -- updates -----------------------------------------------------------------------------
@@ -122,7 +133,9 @@ class Bucket:
                 columns.append(codes)
             else:
                 columns.append(np.full(n, np.nan))
-        self.reservoir.update(np.column_stack(columns))
+        self.reservoir.update(np.column_stack(columns) if columns else np.empty((n, 0)))
+        if self.rich is not None and profile.rich is not None:
+            self.rich.add(profile.rich, batch, rows)
         self._buffer.append((batch, rows))
         self._buffered += n
         if self._buffered >= FLUSH_ROWS:
@@ -180,6 +193,7 @@ class Bucket:
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
             "score": self.score.to_dict() if self.score is not None else None,
             "labelled": self.labelled,
+            "rich": self.rich.to_dict() if self.rich is not None else None,
         }
 
     @classmethod
@@ -216,7 +230,16 @@ class Bucket:
             prediction=prediction,
             score=score,
             labelled=int(d.get("labelled", 0)),
+            rich=_rich_from_dict(d, profile),
         )
+
+
+def _rich_from_dict(d: dict[str, Any], profile: Profile) -> RichBucket | None:
+    if profile.rich is None:
+        return None
+    if d.get("rich") is None:  # written before this profile had texts or measures
+        raise ValueError("bucket has no texts, embeddings or measures for this profile")
+    return RichBucket.from_dict(d["rich"], profile.rich)
 
 
 def _count(rows: slice | np.ndarray, n: int) -> int:
@@ -239,6 +262,7 @@ class Totals:
     correct: int = 0
     last_record_at: float = 0.0
     last_label_at: float = 0.0
+    texts_truncated: dict[str, int] = field(default_factory=dict)  # by text feature
 
 
 @dataclass
@@ -309,6 +333,8 @@ class WindowState:
 
     def add(self, batch: Batch, now: float) -> None:
         self.expire(now)
+        if self.profile.rich is not None:  # text descriptors, once per batch
+            self.profile.rich.describe(batch, self.totals.texts_truncated)
         self.totals.records += batch.n
         self.totals.last_record_at = now
         current = self._slot(now)

