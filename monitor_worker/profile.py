@@ -160,10 +160,13 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     if config.outliers.enabled and (schema.numerical or schema.categorical):
         profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
     log.info(
-        "reference profile: %d rows, %d numerical and %d categorical features",
+        "reference profile: %d rows, %d numerical, %d categorical, %d text and %d embedding "
+        "features",
         reference.n_rows,
         len(schema.numerical),
         len(schema.categorical),
+        len(schema.texts),
+        len(schema.embeddings),
     )
     return profile
 
