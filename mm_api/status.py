@@ -100,6 +100,9 @@ class EmbedderInfo(Document):
     requested_device: str
     fallback: str | None = None
     model: str
+    texts_embedded: int = 0  # texts run through the model (each sampled text about once)
+    seconds: float = 0.0  # time the model took for them (on the evaluator thread)
+    cpu_seconds: float = 0.0  # CPU time of that thread for them
 
 
 class Violation(Document):

@@ -8,10 +8,15 @@ per embedding (float32)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,19 +64,35 @@ class VectorReference:
         return self._mmd
 
 
+#: Niceness of the thread that runs the model: on a busy core, ingestion comes first and the
+#: embedding of the window's sample takes what CPU is left (docs/text-and-embeddings.md).
+EMBED_NICE = 10
+
+
+def _lower_priority() -> None:
+    # Raising a thread's own niceness needs no privilege (lowering it again would).
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EMBED_NICE)
+
+
 class TextEmbeddings:
     """The embedder of ``embed: true`` features with a bounded cache of vectors by text.
 
     The window's text sample changes little between two evaluations (only the current bucket
     takes new texts), so each sampled text is embedded about once. The cache holds at most
     ``capacity`` vectors (the window's buckets x sampleSize, i.e. as much as every bucket's
-    sample): least recently used ones go first."""
+    sample): least recently used ones go first. The model runs on a thread of its own at
+    niceness :data:`EMBED_NICE`, so that a worker given one core keeps ingesting at full speed
+    while it embeds (measured: bench/text_worker.py)."""
 
     def __init__(self, embedder: Any, capacity: int) -> None:
         self.embedder = embedder
+        self._thread = ThreadPoolExecutor(1, "embed", initializer=_lower_priority)
         self.capacity = int(capacity)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.embedded = 0  # texts run through the model so far (cache misses)
+        self.seconds = 0.0  # time the model took for them (wall)
+        self.cpu_seconds = 0.0  # CPU time of the thread that ran it (BLAS threads aside)
 
     @property
     def dimension(self) -> int:
@@ -81,7 +102,10 @@ class TextEmbeddings:
         """``(len(texts), dimension)`` float32 vectors, from the cache where it has them."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            vectors = self.embedder.embed(missing)
+            start = time.perf_counter()
+            vectors, cpu = self._thread.submit(self._timed_embed, missing).result()
+            self.seconds += time.perf_counter() - start
+            self.cpu_seconds += cpu
             self.embedded += len(missing)
             for text, vector in zip(missing, vectors, strict=True):
                 self._cache[text] = vector
@@ -93,6 +117,11 @@ class TextEmbeddings:
             self._cache.popitem(last=False)
         return out
 
+    def _timed_embed(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        cpu = time.thread_time()
+        vectors = self.embedder.embed(texts)
+        return vectors, time.thread_time() - cpu
+
     def info(self) -> dict[str, Any]:
         e = self.embedder
         return {
@@ -101,6 +130,9 @@ class TextEmbeddings:
             "requested_device": e.requested_device,
             "fallback": e.fallback,
             "model": MODEL_NAME,
+            "texts_embedded": self.embedded,
+            "seconds": round(self.seconds, 6),
+            "cpu_seconds": round(self.cpu_seconds, 6),
         }
 
 

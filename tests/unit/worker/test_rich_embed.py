@@ -94,7 +94,12 @@ def test_each_sampled_text_is_embedded_once(same_and_shifted):
 
 def test_status_and_metric_say_which_device_is_used(same_and_shifted):
     same, _ = same_and_shifted
+    same.evaluate(same.window_summary())
     doc = same.status_document()["embedder"]
+    # Each distinct text once: the reference's and the window's (the cache answers repeats).
+    distinct = set(topic_texts(1, 300, PARCELS)) | set(topic_texts(2, 200, PARCELS))
+    assert doc.pop("textsEmbedded") == len(distinct)
+    assert doc.pop("seconds") > 0 and doc.pop("cpuSeconds") > 0
     assert doc == {"device": "cpu", "runtime": "numpy", "requestedDevice": "cpu",
                    "fallback": None, "model": "all-MiniLM-L6-v2"}  # fmt: skip
     registry = CollectorRegistry()
