@@ -31,6 +31,7 @@ from monitor_worker.ingest import PayloadError
 from monitor_worker.profile import build_profile
 from monitor_worker.reference import ReferenceData, ReferenceDataError, load_reference
 from monitor_worker.service import MonitorService
+from monitor_worker.snapshot import pack, unpack
 from monitor_worker.stats.embedding import evidently_split
 from monitor_worker.window import Bucket
 from tests.unit.stats.peer_cases import CLASSIFIER_CASES, MMD_CASES, case_data, texts
@@ -346,7 +347,8 @@ def test_buckets_merge_across_replicas_and_survive_snapshots(tmp_path):
     whole = one.evaluate(one.window_summary())
     merged = a.window_summary()
     for part in b.state.buckets.values():
-        merged.merge(Bucket.from_dict(part.to_dict(), b.profile))
+        # As the shared store carries it: packed, unpacked.
+        merged.merge(Bucket.from_dict(unpack(pack(part.to_dict())), b.profile))
     assert merged.rich.vectors["vec"].n_seen == 1200
     split = a.evaluate(merged)
     assert figures(split).keys() == figures(whole).keys() >= {"vec", "review.chars", "x"}
