@@ -262,7 +262,8 @@ class WorkerSpec(Section):
     )
 
     image: str | None = Field(
-        default=None, description="Defaults to the operator's MM_WORKER_IMAGE."
+        default=None,
+        description="Defaults to the operator's MM_WORKER_IMAGE (MM_WORKER_TEXT_IMAGE when a text feature has embed: true).",
     )
     replicas: int = Field(
         default=1,

