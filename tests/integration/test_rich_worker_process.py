@@ -43,8 +43,10 @@ def batch(seed: int, n: int) -> dict:
 
 def evaluated(worker: WorkerProcess, records: int) -> dict:
     wait_until(
-        lambda: worker.status()["window"].get("records") == records
-        and "vec" in (worker.status().get("drift") or {}).get("features", {}),
+        lambda: (
+            worker.status()["window"].get("records") == records
+            and "vec" in (worker.status().get("drift") or {}).get("features", {})
+        ),
         timeout=60,
         what=f"an evaluation of {records} records",
         interval=0.2,
