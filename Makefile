@@ -7,11 +7,12 @@ include devcluster/versions.env
 TOOLS_BIN  := $(CACHE)/helm-npm-$(HELM_NPM_VERSION)/bin
 PY         := .venv/bin/python
 PYTEST     := .venv/bin/pytest
+TEXT_PYTEST := .venv-text/bin/pytest
 export PATH := $(CURDIR)/.venv/bin:$(TOOLS_BIN):$(PATH)
 export KUBECTL := $(TOOLS_BIN)/kubectl
 
-.PHONY: help setup test test-unit test-cluster lint format typecheck crd dashboards docs \
-        cluster-up cluster-down bench clean demo demo-down image
+.PHONY: help setup test test-unit test-text test-cluster lint format typecheck crd dashboards \
+        docs cluster-up cluster-down bench clean demo demo-down image image-text
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,13 +20,17 @@ help: ## list the targets
 setup: ## install everything (Debian packages, .venv, helm, control-plane binaries)
 	@scripts/setup.sh
 
-test: setup ## the whole suite: lint, types, unit, real control plane, Prometheus/Alertmanager, e2e, containers
+test: setup ## the whole suite: lint, types, unit, the [text] extra's tests, real control plane, Prometheus/Alertmanager, e2e, containers
 	$(MAKE) --no-print-directory lint typecheck
-	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container and not text" -q
+	$(MAKE) --no-print-directory test-text
 	$(PYTEST) -m "cluster or prometheus or e2e or fuzz or container" -q
 
 test-unit: ## fast unit tests only (no real components)
-	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container" -q
+	$(PYTEST) -m "not cluster and not prometheus and not e2e and not fuzz and not container and not text" -q
+
+test-text: ## the tests that need the [text] extra (sentence model, torch, ddsketch), in .venv-text
+	MM_TEXT_TESTS=1 $(TEXT_PYTEST) -m "text" -q
 
 test-cluster: ## suites that start the real control plane, Prometheus, containers and a real node, or fuzz the worker
 	$(PYTEST) -m "cluster or prometheus or e2e or fuzz or container" -q
@@ -57,6 +62,9 @@ docs: crd dashboards ## regenerate everything generated (docs/api.md, the CRD, t
 
 image: setup ## build the image from the Dockerfile with podman/buildah, on a Debian 12 base made here (docs/containers.md)
 	@$(PY) -m devcluster.images project
+
+image-text: setup ## build the image's text variant (the [text] extra; Dockerfile target text, ~6 GB)
+	@$(PY) -m devcluster.images text
 
 bench: setup ## run the benchmarks in bench/ and append the figures to docs/benchmarks.md
 	bench/run_all.sh

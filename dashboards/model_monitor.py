@@ -217,6 +217,22 @@ ESTIMATION = Row("row_estimation", "Quality without labels and multivariate drif
           "short", 8),
 ))  # fmt: skip
 
+RICH = Row("row_rich", "Serving measures, texts and embeddings", (
+    Panel("measure_quantiles", "timeseries", "Serving measures (p50 / p95 / p99)",
+          "Window quantiles of the per-record measures declared in spec.measures (latency, "
+          "tokens...), within 1 % of the exact value, and how many values the window holds.",
+          (q(f"{m.MEASURE_QUANTILE.series}{{{SEL}}}", "{{measure}} {{quantile}}"),
+           q(f"{m.MEASURE_VALUES.series}{{{SEL}}}", "{{measure}} values")), "short", 8),
+    Panel("text_truncated", "timeseries", "Texts cut at maxChars",
+          "Texts per second longer than their feature's maxChars (descriptors and embeddings see "
+          "the cut text).",
+          (q(f"sum by ({BY_MONITOR}, feature) ({_rate(m.TEXT_TRUNCATED.series)})", "{{feature}}"),),
+          "short", 8),
+    Panel("embedder", "table", "Embedder",
+          "Device and runtime the worker embeds texts with (embed: true).",
+          (q(f"{m.EMBEDDER_INFO.series}{{{SEL}}}", instant=True),), "", 8),
+))  # fmt: skip
+
 STORE = Row("row_store", "Shared store (replicas)", (
     Panel("store_reachable", "state-timeline", "Store reachable",
           "1 when each replica's last flush reached the shared store (only with worker.store).",
@@ -306,6 +322,7 @@ ROWS: tuple[Row, ...] = (
     INGESTION,
     WORKER,
     ESTIMATION,
+    RICH,
     STORE,
     SERVING,
 )

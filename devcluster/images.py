@@ -3,10 +3,11 @@ of its inputs so that a second build finds it and does nothing:
 
 - a Debian 12 base made by ``debootstrap`` (no registry can be reached here for the public
   ``python:3.11-slim`` base), its root filesystem cached under ``~/.cache/model-monitor``;
-- the project's image, from the Dockerfile on that base (``make image``);
+- the project's image, from the Dockerfile on that base (``make image``), and its ``text``
+  variant with the [text] extra (``make image-text``: the Dockerfile's ``text`` target);
 - the sandbox ("pause") image the real node's pods start in (:mod:`devcluster.node`).
 
-``python -m devcluster.images [base|project|pause]`` builds one and prints its reference."""
+``python -m devcluster.images [base|project|text|pause]`` builds one and prints its reference."""
 
 from __future__ import annotations
 
@@ -249,21 +250,26 @@ def pip_build_settings() -> tuple[list[str], list[str]]:
     return build_args, volumes
 
 
-def project_image(base: Image | None = None) -> Image:
+def project_image(base: Image | None = None, target: str | None = None) -> Image:
     """``localhost/model-monitor:<version>-<key>`` from the Dockerfile on the local base; the
-    key covers the base, the Dockerfile and every file of the build context."""
+    key covers the base, the Dockerfile and every file of the build context. ``target``
+    ``"text"``: the variant with the [text] extra, ``...:<version>-text-<key>``."""
     base = base or base_image()
-    ref = f"{PROJECT_REPO}:{project_version()}-{project_key(base.ref)}"
+    variant = f"-{target}" if target else ""
+    ref = f"{PROJECT_REPO}:{project_version()}{variant}-{project_key(base.ref)}"
     if image_exists(ref):
         return Image(ref)
     build_args, volumes = pip_build_settings()
+    targets = ["--target", target] if target else []
     t = time.monotonic()
     # Host networking: the build's pip reaches PyPI the way this machine does; no bridge or
-    # NAT rules are made for it.
+    # NAT rules are made for it. Unused stages (the text variant's, for the default) are
+    # skipped: the [text] extra downloads ~3 GB.
     podman(
-        "build", "--network", "host", "--layers", "--build-arg", f"BASE_IMAGE={base.ref}",
+        "build", "--network", "host", "--layers", "--skip-unused-stages=true",
+        "--build-arg", f"BASE_IMAGE={base.ref}", *targets,
         *build_args, *volumes, "--file", str(DOCKERFILE), "--tag", ref, str(REPO),
-        timeout=1800,
+        timeout=3600 if target else 1800,
     )  # fmt: skip
     seconds = time.monotonic() - t
     prune_project_images(keep=ref)
@@ -327,10 +333,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("which", nargs="?", default="project", choices=["base", "project", "pause"])
+    parser.add_argument(
+        "which", nargs="?", default="project", choices=["base", "project", "text", "pause"]
+    )
     parser.add_argument("--tag", action="append", default=[], help="also tag the image so")
     args = parser.parse_args(argv)
-    build = {"base": base_image, "project": project_image, "pause": pause_image}[args.which]
+    build = {
+        "base": base_image,
+        "project": project_image,
+        "text": lambda: project_image(target="text"),
+        "pause": pause_image,
+    }[args.which]
     try:
         image = build()
     except ImageBuildError as e:
@@ -339,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     tags = list(args.tag)
     if args.which == "project":  # what the chart's image.tag defaults to
         tags.append(f"{PROJECT_REPO}:{project_version()}")
+    if args.which == "text":  # what the operator runs embedding workers on by default
+        tags.append(f"{PROJECT_REPO}:{project_version()}-text")
     for tag in tags:
         podman("tag", image.ref, tag)
     info = inspect_image(image.ref)

@@ -65,6 +65,8 @@ SERVING_LATENCY_HIGH = f"{PREFIX}ServingLatencyHigh"
 SERVING_ERRORS_HIGH = f"{PREFIX}ServingErrorsHigh"
 ESTIMATED_OUTSIDE_BAND = f"{PREFIX}EstimatedQualityOutsideBand"
 MULTIVARIATE_DRIFT = f"{PREFIX}MultivariateDrift"
+MEASURE_HIGH = f"{PREFIX}MeasureHigh"
+MEASURE_LOW = f"{PREFIX}MeasureLow"
 
 #: Multi-window, multi-burn-rate alerting (Google SRE workbook, ch. 5), as Sloth and Pyrra do:
 #: (long window, short window, burn-rate factor, severity).
@@ -222,6 +224,7 @@ def alert_definitions(ref: MonitorRef, sections: MonitorSections) -> list[AlertD
         + _drift(ref, sections)
         + _multivariate_drift(ref, sections)
         + _outliers(ref, sections)
+        + _measures(ref, sections)
         + _builtin(ref, sections)
     )
 
@@ -417,6 +420,43 @@ def _outliers(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
             panel="outlier_ratio",
         )
     ]
+
+
+def _measures(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:
+    """One alert per bound of a serving measure's quantile (``measures[].thresholds``)."""
+    out = []
+    for measure in s.measures:
+        for t in measure.thresholds:
+            severity = t.severity or s.alerts.severity
+            for bound, op, name, word in (
+                (t.max, ">", MEASURE_HIGH, "above"),
+                (t.min, "<", MEASURE_LOW, "below"),
+            ):
+                if bound is None:
+                    continue
+                what = f"{t.quantile} of {measure.name}"
+                out.append(
+                    AlertDef(
+                        name,
+                        severity,
+                        Compare(
+                            m.MEASURE_QUANTILE,
+                            op,  # type: ignore[arg-type]
+                            bound,
+                            (("measure", measure.name), ("quantile", t.quantile)),
+                        ),
+                        summary=f"{what} of model {ref.model} is {word} {bound:g}",
+                        description=(
+                            f"The {what} of model {ref.model} ({ref.namespace}/{ref.name}) is "
+                            f'{{{{ $value | printf "%.4g" }}}} over the current window; the '
+                            f"threshold is {'max' if op == '>' else 'min'} {bound:g}."
+                        ),
+                        message=f"{what} is {{value:.4g}}, {word} {{threshold:g}}",
+                        labels={"measure": measure.name, "quantile": t.quantile},
+                        panel="measure_quantiles",
+                    )
+                )
+    return out
 
 
 def _builtin(ref: MonitorRef, s: MonitorSections) -> list[AlertDef]:

@@ -171,6 +171,21 @@ MULTIVARIATE_DRIFT_LOWER_THRESHOLD = _g(
     "pca-reconstruction: drift below this value too (the reference band's lower bound).",
     "method",
 )
+# -- texts, embeddings and serving measures (docs/text-and-embeddings.md) -------------------------
+MEASURE_QUANTILE = _g(
+    "measure_quantile",
+    "Window quantile (p50, p95, p99) of a serving measure, within 1 % of the exact value.",
+    "measure",
+    "quantile",
+)
+MEASURE_VALUES = _g("measure_values", "Values of a serving measure in the window.", "measure")
+TEXT_TRUNCATED = _c("text_truncated", "Texts cut at their feature's maxChars.", "feature")
+EMBEDDER_INFO = _g(
+    "embedder_info",
+    "Always 1 while the worker embeds texts (embed: true): the device and runtime in use.",
+    "device",
+    "runtime",
+)
 
 # -- ingestion (the HTTP layer) --------------------------------------------------------------------
 INGEST_REQUESTS = _c(

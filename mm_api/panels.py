@@ -73,6 +73,11 @@ PANEL_IDS: dict[str, int] = {
     "estimated_quality": 51,
     "estimated_quality_band": 52,
     "multivariate_drift": 53,
+    # texts, embeddings and serving measures
+    "row_rich": 54,
+    "measure_quantiles": 55,
+    "text_truncated": 56,
+    "embedder": 57,
 }
 
 

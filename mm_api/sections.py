@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from .durations import Duration, parse_duration
 
 Task = Literal["binary-classification", "multiclass-classification", "regression"]
-FeatureType = Literal["numerical", "categorical"]
+FeatureType = Literal["numerical", "categorical", "text", "embedding"]
 DriftMethod = Literal["auto", "ks", "chi-square", "z-test", "wasserstein", "jensen-shannon", "psi"]
 OutlierMethod = Literal["isolation-forest", "one-class-svm"]
 MultivariateMethod = Literal["pca-reconstruction", "domain-classifier"]
@@ -102,11 +102,59 @@ _SEVERITY = "Alert severity (default: alerts.severity)."
 # -- the model's data ---------------------------------------------------------------------------
 
 
+#: Text descriptors: each text feature ``review`` is watched as the numerical series
+#: ``review.<descriptor>`` (monitor_worker/stats/text.py, docs/text-and-embeddings.md).
+TEXT_DESCRIPTORS = ("chars", "words", "sentences", "oov_share", "non_letter_share", "has_link")
+DEFAULT_MAX_CHARS = 10_000
+
+
 class FeatureSpec(Section):
+    crd_rules = (
+        Cel(
+            "self.type != 'embedding' || has(self.dimension)",
+            "dimension is required for an embedding feature",
+        ),
+        Cel(
+            "!has(self.dimension) || self.type == 'embedding'",
+            "dimension applies to embedding features only",
+        ),
+        Cel("!has(self.embed) || self.type == 'text'", "embed applies to text features only"),
+        Cel("!has(self.maxChars) || self.type == 'text'", "maxChars applies to text features only"),
+    )
+
     name: str = Field(min_length=1, max_length=253, description="Column name.")
     type: FeatureType = Field(
-        description="numerical (floats) or categorical (strings, integers, booleans)."
+        description="numerical (floats), categorical (strings, integers, booleans), text "
+        "(strings, watched through descriptors) or embedding (a list of dimension numbers)."
     )
+    embed: bool | None = Field(
+        default=None,
+        description="Text only: also embed the texts with the packaged sentence model "
+        "(all-MiniLM-L6-v2, 384 numbers) and watch the embeddings' drift; needs the worker's "
+        "text image. On the GPU when worker.gpu is set.",
+    )
+    dimension: int | None = Field(
+        default=None, ge=1, le=4096, description="Embedding only (required): numbers per vector."
+    )
+    max_chars: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description=f"Text only: longer texts are cut here, and counted (default {DEFAULT_MAX_CHARS}).",
+    )
+
+    @model_validator(mode="after")
+    def _type_fields(self) -> FeatureSpec:
+        checks = (
+            self.type != "embedding" or self.dimension is not None,
+            self.dimension is None or self.type == "embedding",
+            self.embed is None or self.type == "text",
+            self.max_chars is None or self.type == "text",
+        )
+        for rule, ok in zip(self.crd_rules, checks, strict=True):
+            if not ok:
+                raise ValueError(rule.message)
+        return self
 
 
 class DataColumns(Section):
@@ -141,6 +189,20 @@ class DataColumns(Section):
         """The reference's per-class probability columns of a multiclass model, in class order."""
         given = self.score_columns or {}
         return [given.get(c, f"{self.score_column}_{c}") for c in classes]
+
+    @model_validator(mode="after")
+    def _series_names_unique(self) -> DataColumns:
+        """A text feature's descriptor series must not share a name with another feature."""
+        names = {f.name for f in self.features or ()}
+        for f in self.features or ():
+            if f.type == "text":
+                for d in TEXT_DESCRIPTORS:
+                    if f"{f.name}.{d}" in names:
+                        raise ValueError(
+                            f"features: {f.name}.{d} is the name of text feature {f.name}'s "
+                            f"{d} series; rename one of them"
+                        )
+        return self
 
 
 # -- windows and statistics ---------------------------------------------------------------------
@@ -243,6 +305,39 @@ class MultivariateDriftSpec(Section):
         return self
 
 
+EmbeddingDriftMethod = Literal["auto", "mmd", "domain-classifier"]
+
+
+class EmbeddingDriftSpec(Section):
+    """Drift of embedding features and of embedded texts (docs/text-and-embeddings.md)."""
+
+    method: EmbeddingDriftMethod = Field(
+        default="auto",
+        description="mmd (permutation test), domain-classifier (ROC-AUC), or auto: mmd below "
+        "1000 vectors on either side, the classifier from there on.",
+    )
+    mmd_threshold: float = Field(
+        default=0.05, gt=0, lt=1, description="MMD drifts when its p-value is below."
+    )
+    classifier_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="The domain classifier drifts when its ROC-AUC is above (default 0.55; "
+        "Evidently's bootstrapped threshold when the reference has fewer than 1000 vectors).",
+    )
+    sample_size: int = Field(
+        default=1000,
+        ge=50,
+        le=10000,
+        description="Vectors (or texts to embed) kept per time bucket and from the reference; "
+        "memory is window.buckets x sampleSize x dimension x 4 bytes per feature.",
+    )
+    permutations: int = Field(
+        default=100, ge=10, le=10000, description="Permutations of the MMD test."
+    )
+
+
 class DriftSpec(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
     method: DriftMethod = Field(default="auto", description=_DRIFT_METHOD)
@@ -269,6 +364,10 @@ class DriftSpec(Section):
         default=None,
         description="Drift of all features together, which per-feature tests miss (a broken "
         "join, swapped columns). Absent: off. Needs two or more features and a reference.",
+    )
+    embedding: EmbeddingDriftSpec = Field(
+        default_factory=EmbeddingDriftSpec,
+        description="Drift of embedding features and of texts embedded by the worker.",
     )
 
 
@@ -374,6 +473,47 @@ class LateLabelsSpec(Section):
     )
 
 
+# -- serving measures ---------------------------------------------------------------------------
+
+MeasureQuantile = Literal["p50", "p95", "p99"]
+
+
+class MeasureThreshold(Section):
+    crd_rules = (
+        Cel("has(self.min) || has(self.max)", "set min, max or both"),
+        Cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max"),
+    )
+
+    quantile: MeasureQuantile = Field(description="p50, p95 or p99 of the window's values.")
+    min: float | None = Field(default=None, description="Alert when the quantile is below.")
+    max: float | None = Field(default=None, description="Alert when the quantile is above.")
+    severity: Severity | None = Field(default=None, description=_SEVERITY)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MeasureThreshold:
+        if self.min is None and self.max is None:
+            raise ValueError(self.crd_rules[0].message)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(self.crd_rules[1].message)
+        return self
+
+
+class MeasureSpec(Section):
+    """A serving measure: a named number per record (``measures: {latency_ms: 87}``)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Key in each record's measures object, e.g. latency_ms or completion_tokens.",
+    )
+    thresholds: list[MeasureThreshold] = Field(
+        default_factory=list,
+        max_length=6,
+        description="Bounds on the window's quantiles; each becomes an alert.",
+    )
+
+
 # -- alerts ---------------------------------------------------------------------------------------
 
 
@@ -447,6 +587,27 @@ class MonitorSections(Section):
     alerts: AlertsSpec = Field(
         default_factory=AlertsSpec, description="The PrometheusRule's alerts."
     )
+    measures: list[MeasureSpec] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Serving measures sent with each record (latency, token counts...), watched "
+        "as window quantiles p50/p95/p99.",
+        json_schema_extra=crd(
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+        ),
+    )
+
+
+def check_drift_overrides(data: DataColumns, drift: DriftSpec) -> None:
+    """Embedding drift has its own methods and thresholds (``drift.embedding``): a per-feature
+    override may turn an embedding feature off, not give it a numerical test or threshold."""
+    embedding = {f.name for f in data.features or () if f.type == "embedding"}
+    for i, o in enumerate(drift.features):
+        if o.name in embedding and (o.method is not None or o.threshold is not None):
+            raise ValueError(
+                f"drift.features[{i}]: {o.name} is an embedding feature; set its method and "
+                "thresholds in drift.embedding (an override may only set enabled)"
+            )
 
 
 def check_metrics_fit_task(task: str, quality: QualitySpec) -> None:

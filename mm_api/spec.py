@@ -21,6 +21,7 @@ from .sections import (
     Section,
     Task,
     check_data_fits,
+    check_drift_overrides,
     check_fits_task,
     crd,
 )
@@ -264,7 +265,8 @@ class WorkerSpec(Section):
     )
 
     image: str | None = Field(
-        default=None, description="Defaults to the operator's MM_WORKER_IMAGE."
+        default=None,
+        description="Defaults to the operator's MM_WORKER_IMAGE (MM_WORKER_TEXT_IMAGE when a text feature has embed: true).",
     )
     replicas: int = Field(
         default=1,
@@ -344,7 +346,7 @@ class ModelMonitorSpec(MonitorSections):
     #: The CRD (and docs/api.md) lists the model first, as users write it.
     crd_field_order: ClassVar[tuple[str, ...]] = (
         "model", "data", "window", "drift", "outliers", "quality", "estimation", "labels",
-        "alerts", "prometheus", "worker",
+        "alerts", "measures", "prometheus", "worker",
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
@@ -373,6 +375,7 @@ class ModelMonitorSpec(MonitorSections):
                 raise ValueError(REFERENCE_RULES[0].message)
             if self.drift.multivariate is not None:
                 raise ValueError(REFERENCE_RULES[1].message)
+        check_drift_overrides(self.data, self.drift)
         return self
 
 

@@ -44,6 +44,7 @@ class Totals(Document):
     correct: int = 0
     last_record_at: float = 0.0
     last_label_at: float = 0.0
+    texts_truncated: dict[str, int] = Field(default_factory=dict)
 
 
 class WindowInfo(Document):
@@ -126,6 +127,29 @@ class OutlierInfo(Document):
     method: str
 
 
+class MeasureFigure(Document):
+    """Window quantiles of one serving measure (absent below window.minSamples values)."""
+
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class EmbedderInfo(Document):
+    """The sentence model of ``embed: true`` features: the device really used, and why it
+    differs from the one asked for (no usable GPU)."""
+
+    device: str
+    runtime: str
+    requested_device: str
+    fallback: str | None = None
+    model: str
+    texts_embedded: int = 0  # texts run through the model (each sampled text about once)
+    seconds: float = 0.0  # time the model took for them (on the evaluator thread)
+    cpu_seconds: float = 0.0  # CPU time of that thread for them
+
+
 class Violation(Document):
     """An alert of the shared table whose condition holds now (see mm_api.alerts)."""
 
@@ -163,5 +187,7 @@ class WorkerStatus(Document):
     estimated_quality: dict[str, EstimatedFigure] | None = None
     drift: DriftInfo | None = None
     outliers: OutlierInfo | None = None
+    measures: dict[str, MeasureFigure] | None = None
+    embedder: EmbedderInfo | None = None
     violations: list[Violation] | None = None
     evaluation_seconds: float | None = None

@@ -5,7 +5,7 @@ hand to run the worker on a laptop (``examples/worker.yaml``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -18,6 +18,7 @@ from .sections import (
     Section,
     Task,
     check_data_fits,
+    check_drift_overrides,
     check_fits_task,
     format_validation_error,
 )
@@ -107,6 +108,19 @@ class StoreSpec(Section):
     )
 
 
+class EmbedderSpec(Section):
+    """How texts with ``embed: true`` are embedded (monitor_worker/embedder.py). The operator
+    renders ``device: cuda`` when the ModelMonitor sets worker.gpu, else ``cpu``."""
+
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="cuda falls back to cpu (and says so) without a usable GPU."
+    )
+    runtime: Literal["auto", "numpy", "sentence-transformers"] = Field(
+        default="auto", description="auto: numpy on cpu, sentence-transformers on cuda."
+    )
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per forward pass.")
+
+
 class WorkerConfig(MonitorSections):
     """The file ``monitor-worker --config`` reads."""
 
@@ -116,11 +130,13 @@ class WorkerConfig(MonitorSections):
     ingestion: IngestionSpec = Field(default_factory=IngestionSpec)
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
     store: StoreSpec | None = None
+    embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
 
     @model_validator(mode="after")
     def _fits_task(self) -> WorkerConfig:
         check_fits_task(self.model.task, self)
         check_data_fits(self.data, self)
+        check_drift_overrides(self.data, self.drift)
         return self
 
 

@@ -105,6 +105,8 @@ class Evaluation:
     estimation_note: str | None = None
     estimation_records: int = 0
     multivariate: MultivariateDrift | None = None
+    #: Serving measures: count, p50, p95, p99 (monitor_worker/rich/evaluate.py).
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)
     violations: list[Firing] = field(default_factory=list)  # set by the service (alert table)
 
 
@@ -217,6 +219,11 @@ def _drift(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluatio
         results[f] = _public(
             categorical_drift(profile.ref_categorical[f], cur_c, method, threshold=threshold)
         )
+    if profile.rich is not None and bucket.rich is not None:  # text descriptors, embeddings
+        from .rich.evaluate import rich_drift
+
+        default = (True, default_method, config.drift.threshold)
+        results.update(rich_drift(config, profile.rich, bucket.rich, overrides, default))
     ev.features = results
     raw = [
         # drift_share only reads .drifted
@@ -252,7 +259,7 @@ def _drift(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluatio
 def _outliers(config: WorkerConfig, profile: Profile, bucket: Bucket, ev: Evaluation) -> None:
     if profile.detector is None or bucket.n < config.window.min_samples:
         return
-    rows = bucket.reservoir.sample[:, : len(profile.schema.features)]
+    rows = bucket.reservoir.sample[:, : profile.schema.tabular_width]
     if rows.shape[0] > config.outliers.sample_size:
         rng = np.random.default_rng(int(ev.at))
         rows = rows[rng.choice(rows.shape[0], config.outliers.sample_size, replace=False)]
@@ -393,4 +400,8 @@ def evaluate(config: WorkerConfig, profile: Profile, bucket: Bucket, at: float) 
     _estimated_quality(config, profile, bucket, ev)
     if config.drift.enabled:
         _multivariate_drift(config, profile, bucket, ev)
+    if bucket.rich is not None:  # serving measures
+        from .rich.evaluate import measure_figures
+
+        ev.measures = measure_figures(config, bucket.rich)
     return ev

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from mm_api import metrics as m
 from mm_api.alerts import Sample
 
-from .samples import evaluation_samples, state_samples, store_samples
+from .samples import evaluation_samples, rich_samples, state_samples, store_samples
 
 if TYPE_CHECKING:
     from .service import MonitorService
@@ -93,6 +93,7 @@ class WindowCollector(Collector):
         )
         if service.store is not None:
             samples += store_samples(service)
+        samples += rich_samples(service)
         if service.evaluation is not None:
             samples += evaluation_samples(service.evaluation)
         yield from families(self.labels, samples)

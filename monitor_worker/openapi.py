@@ -7,7 +7,7 @@ from typing import Any
 
 from . import __version__
 from .ingest import MAX_RECORDS_PER_BATCH
-from .schema import DataSchema
+from .schema import DataSchema, Feature
 
 ERROR = {
     "type": "object",
@@ -46,12 +46,35 @@ def _score(schema: DataSchema) -> dict[str, Any]:
     }
 
 
-def _feature_value(numerical: bool) -> dict[str, Any]:
-    if numerical:
+def _feature_value(feature: Feature) -> dict[str, Any]:
+    if feature.type == "numerical":
         return {"type": "number", "nullable": True}
+    if feature.type == "text":
+        return {
+            "type": "string",
+            "nullable": True,
+            "description": f"Texts longer than {feature.max_chars} characters are cut (counted).",
+        }
+    if feature.type == "embedding":
+        return {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": feature.dimension,
+            "maxItems": feature.dimension,
+        }
     return {
         "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}],
         "nullable": True,
+    }
+
+
+def _measures(schema: DataSchema) -> dict[str, Any]:
+    """A record's serving measures: declared names only, each a number (or null: absent)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: {"type": "number", "nullable": True} for name in schema.measures},
+        "description": "Serving measures of the record (spec.measures), e.g. latency_ms.",
     }
 
 
@@ -95,7 +118,7 @@ def _cloudevent_body() -> dict[str, Any]:
 
 
 def openapi_document(schema: DataSchema) -> dict[str, Any]:
-    features = {f.name: _feature_value(f.numerical) for f in schema.features}
+    features = {f.name: _feature_value(f) for f in schema.features}
     id_schema: dict[str, Any] = {
         "oneOf": [
             {"type": "string", "minLength": 1},
@@ -123,6 +146,8 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
             "timestamp": timestamp_schema,
         },
     }
+    if schema.measures:
+        record["properties"]["measures"] = _measures(schema)
     rows = {
         "type": "object",
         "required": ["records"],
@@ -143,6 +168,7 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
         ("score", _score(schema)),
         ("label", _target(schema)),
         ("timestamp", timestamp_schema),
+        *((("measures", _measures(schema)),) if schema.measures else ()),
     ):
         column_props[name] = {"type": "array", "items": item}
     columns = {

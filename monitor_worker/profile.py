@@ -16,6 +16,7 @@ from .estimation import EstimationModels, fit_estimation
 from .ingest import PayloadError
 from .outliers import MAX_FIT_ROWS, OutlierDetector
 from .reference import ReferenceData, check_reference_has, infer_features
+from .rich import RichProfile, build_rich_profile
 from .schema import DataSchema, schema_from_config
 from .stats import (
     CategoricalCounts,
@@ -71,10 +72,16 @@ class Profile:
     detector: OutlierDetector | None = None
     #: Quality without labels and multivariate drift (monitor_worker/estimation.py).
     estimation: EstimationModels = field(default_factory=EstimationModels)
+    #: Texts, embeddings and serving measures (monitor_worker/rich), when the schema has any.
+    rich: RichProfile | None = None
 
     @property
     def has_reference(self) -> bool:
-        return bool(self.ref_numeric or self.ref_categorical)
+        return bool(
+            self.ref_numeric
+            or self.ref_categorical
+            or (self.rich is not None and self.rich.has_reference)
+        )
 
 
 def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassIndex | None:
@@ -107,11 +114,14 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     digest = hashlib.sha256(repr((schema, config.model.model_dump())).encode())
     profile = Profile(schema=schema, fingerprint="", class_index=_classes(config, reference))
     if reference is None:
+        profile.rich = build_rich_profile(config, schema, None, digest)
         profile.fingerprint = digest.hexdigest()[:16]
         profile.estimation = fit_estimation(config, profile, None)  # refuses what needs one
         return profile
     check_reference_has(reference, list(schema.features))
     for f in schema.features:
+        if f.type in ("text", "embedding"):
+            continue  # monitor_worker/rich, below
         if f.numerical:
             values = reference.numbers(f.name)
             digest.update(values.tobytes())
@@ -149,15 +159,19 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         profile.score_binning = NumericBinning.from_reference(values)
         profile.ref_score = NumericHistogram(profile.score_binning)
         profile.ref_score.update(values)
+    profile.rich = build_rich_profile(config, schema, reference, digest)
     profile.fingerprint = digest.hexdigest()[:16]
-    if config.outliers.enabled:
+    if config.outliers.enabled and (schema.numerical or schema.categorical):
         profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
     profile.estimation = fit_estimation(config, profile, reference)
     log.info(
-        "reference profile: %d rows, %d numerical and %d categorical features",
+        "reference profile: %d rows, %d numerical, %d categorical, %d text and %d embedding "
+        "features",
         reference.n_rows,
         len(schema.numerical),
         len(schema.categorical),
+        len(schema.texts),
+        len(schema.embeddings),
     )
     return profile
 

@@ -1,5 +1,7 @@
 """Loading the reference dataset (CSV, JSON lines or Parquet; a file or an http(s) URL) with
-pyarrow, and inferring feature types when the config declares none."""
+pyarrow, and inferring feature types when the config declares none. Text features are string
+columns; embedding features are list columns (JSON lines arrays, Parquet lists), which CSV
+cannot hold."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pyarrow.parquet as pq
 from mm_api.worker_config import ReferenceSource, WorkerConfig
 
 from .ingest import PayloadError, categorical_column
+from .ingest.rich_values import vector_column
 from .schema import Feature
 
 MAX_DOWNLOAD_BYTES = 1 << 30
@@ -52,6 +55,32 @@ class ReferenceData:
 
     def has(self, name: str) -> bool:
         return name in self.table.column_names
+
+    def texts(self, name: str) -> list[str | None]:
+        """A text column (null -> None)."""
+        col = self.table.column(name)
+        t = col.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+            raise ReferenceDataError(f"{self.source}: column {name!r} is {t}, not text")
+        return col.to_pylist()
+
+    def vectors(self, name: str, dimension: int) -> np.ndarray:
+        """An embedding column as ``(rows, dimension)`` float64; rows whose vector is null are
+        left out, any other bad row is an error naming it."""
+        col = self.table.column(name)
+        if not (pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type)
+                or pa.types.is_large_list(col.type)):  # fmt: skip
+            raise ReferenceDataError(
+                f"{self.source}: column {name!r} is {col.type}, not a list of numbers "
+                "(vectors need a JSON lines or Parquet reference)"
+            )
+        values = [v for v in col.to_pylist() if v is not None]
+        if not values:
+            raise ReferenceDataError(f"{self.source}: column {name!r} holds no vectors")
+        try:
+            return vector_column(values, f"{name}[{{i}}]", dimension)
+        except PayloadError as e:
+            raise ReferenceDataError(f"{self.source}: column {e}") from None
 
 
 def _format_of(source: ReferenceSource, name: str) -> str:
@@ -124,6 +153,11 @@ def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Featu
         if field.name in roles:
             continue
         numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type):
+            first = next((v for v in reference.table.column(field.name).to_pylist() if v), None)
+            if first is not None:  # a list of numbers per row: an embedding
+                features.append(Feature(field.name, "embedding", dimension=len(first)))
+                continue
         features.append(Feature(field.name, "numerical" if numeric else "categorical"))
     return features
 

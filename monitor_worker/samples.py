@@ -53,6 +53,13 @@ def evaluation_samples(ev: Evaluation) -> list[Sample]:
             ]
     if ev.outlier_ratio is not None:
         out += [_s(m.OUTLIER_RATIO, ev.outlier_ratio), _s(m.OUTLIERS_SCORED, ev.outliers_scored)]
+    for measure, figures in sorted(ev.measures.items()):
+        out.append(_s(m.MEASURE_VALUES, figures["count"], measure=measure))
+        out += [
+            _s(m.MEASURE_QUANTILE, figures[q], measure=measure, quantile=q)
+            for q in ("p50", "p95", "p99")
+            if q in figures
+        ]
     return out + estimation_samples(ev)
 
 
@@ -110,6 +117,18 @@ def state_samples(
     ]
     if snapshot_at is not None:
         out.append(_s(m.SNAPSHOT_TIMESTAMP, snapshot_at))
+    return out
+
+
+def rich_samples(service: MonitorService) -> list[Sample]:
+    """Text truncations (a counter per text feature, 0 included) and the embedder in use."""
+    schema = service.profile.schema
+    truncated = service.state.totals.texts_truncated
+    out = [_s(m.TEXT_TRUNCATED, truncated.get(f.name, 0), feature=f.name) for f in schema.texts]
+    rich = service.profile.rich
+    if rich is not None and rich.embeddings is not None:
+        e = rich.embeddings.embedder
+        out.append(_s(m.EMBEDDER_INFO, 1.0, device=e.device, runtime=e.runtime))
     return out
 
 

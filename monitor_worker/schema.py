@@ -1,18 +1,23 @@
-"""The data schema a worker expects: features with their types, and the roles of the
-prediction, score and label columns. Declared in the config or inferred from the reference."""
+"""The data schema a worker expects: features with their types, the roles of the prediction,
+score and label columns, and the serving measures records may carry. Declared in the config
+or inferred from the reference."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
+from mm_api.sections import DEFAULT_MAX_CHARS
 from mm_api.worker_config import WorkerConfig
 
 
 @dataclass(frozen=True)
 class Feature:
     name: str
-    type: str  # "numerical" | "categorical"
+    type: str  # "numerical" | "categorical" | "text" | "embedding"
+    dimension: int | None = None  # embedding: numbers per vector
+    embed: bool = False  # text: embedded by the worker too
+    max_chars: int = DEFAULT_MAX_CHARS  # text: longer texts are cut
 
     @property
     def numerical(self) -> bool:
@@ -25,6 +30,8 @@ class DataSchema:
     task: str
     classes: tuple[str, ...] | None = None
     positive_class: str = "1"
+    #: Names of the serving measures a record may carry (``measures: {...}``).
+    measures: tuple[str, ...] = ()
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -36,7 +43,29 @@ class DataSchema:
 
     @cached_property
     def categorical(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.features if not f.numerical)
+        return tuple(f.name for f in self.features if f.type == "categorical")
+
+    @property
+    def tabular_width(self) -> int:
+        """Columns of a reservoir row: numerical, then categorical features."""
+        return len(self.numerical) + len(self.categorical)
+
+    @cached_property
+    def texts(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "text")
+
+    @cached_property
+    def embeddings(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "embedding")
+
+    @cached_property
+    def by_name(self) -> dict[str, Feature]:
+        return {f.name: f for f in self.features}
+
+    @property
+    def rich(self) -> bool:
+        """Texts, vectors or serving measures: the parts of monitor_worker/rich."""
+        return bool(self.texts or self.embeddings or self.measures)
 
     @property
     def regression(self) -> bool:
@@ -50,7 +79,16 @@ class DataSchema:
 def schema_from_config(config: WorkerConfig, inferred: list[Feature] | None) -> DataSchema:
     """Declared features win; otherwise the ones inferred from the reference."""
     if config.data.features:
-        features = tuple(Feature(f.name, f.type) for f in config.data.features)
+        features = tuple(
+            Feature(
+                f.name,
+                f.type,
+                dimension=f.dimension,
+                embed=bool(f.embed),
+                max_chars=f.max_chars or DEFAULT_MAX_CHARS,
+            )
+            for f in config.data.features
+        )
     elif inferred:
         features = tuple(inferred)
     else:
@@ -63,4 +101,5 @@ def schema_from_config(config: WorkerConfig, inferred: list[Feature] | None) -> 
         task=config.model.task,
         classes=tuple(config.model.classes) if config.model.classes else None,
         positive_class=config.model.positive_class,
+        measures=tuple(m.name for m in config.measures),
     )

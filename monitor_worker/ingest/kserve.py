@@ -6,7 +6,7 @@ requests and responses, and the store that pairs the two halves of each inferenc
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,9 @@ def parse_inference_request(doc: Any, schema: DataSchema) -> Batch:
         columns = {name: [x[j] for x in instances] for j, name in enumerate(names)}
         return parse_columns({"columns": columns}, schema)
     if isinstance(doc, dict) and "inputs" in doc:
-        return parse_columns(
-            {"columns": v2_tensors_to_columns(doc["inputs"], schema.names, "inputs")}, schema
-        )
+        dimensions = {f.name: f.dimension for f in schema.embeddings if f.dimension}
+        columns = v2_tensors_to_columns(doc["inputs"], schema.names, "inputs", dimensions)
+        return parse_columns({"columns": columns}, schema)
     raise PayloadError("instances", 'expected a v1 "instances" or a v2 "inputs" body')
 
 
@@ -124,6 +124,17 @@ def _tensor_rows(t: Any, field: str) -> list[list[Any]]:
     return [data[i * cols : (i + 1) * cols] for i in range(int(shape[0]))]
 
 
+def _tensor_vectors(t: Any, field: str, dimension: int) -> list[Any]:
+    """An [N, dimension] tensor as N rows (each checked later by vector_column)."""
+    data = _tensor_flat(t, field)
+    shape = t.get("shape")
+    if len(shape) != 2 or shape[1] != dimension or shape[0] * dimension != len(data):
+        raise PayloadError(
+            f"{field}.shape", f"expected [rows, {dimension}] matching {len(data)} values"
+        )
+    return [data[i * dimension : (i + 1) * dimension] for i in range(int(shape[0]))]
+
+
 def check_tensor(t: Any, field: str) -> None:
     """An Open Inference Protocol tensor: ``name`` and ``datatype`` strings, ``shape`` a list
     of dimensions, ``data`` a list (its values are checked where they are used)."""
@@ -137,16 +148,35 @@ def check_tensor(t: Any, field: str) -> None:
             raise PayloadError(f"{field}.{key}", "expected a string")
 
 
-def v2_tensors_to_columns(inputs: Any, names: Sequence[str], field: str) -> dict[str, list[Any]]:
+def v2_tensors_to_columns(
+    inputs: Any,
+    names: Sequence[str],
+    field: str,
+    dimensions: Mapping[str, int] | None = None,
+) -> dict[str, list[Any]]:
     """Open Inference Protocol inputs -> columns: either one [N, F] tensor in feature order,
-    or one [N] (or [N, 1]) tensor per feature, named after it."""
+    or one [N] (or [N, 1]) tensor per feature, named after it; an embedding feature's tensor
+    is [N, dimension] (``dimensions``), a text feature's a BYTES tensor of N strings."""
     if not isinstance(inputs, list) or not inputs:
         raise PayloadError(field, "expected a non-empty list of tensors")
     for j, t in enumerate(inputs):
         check_tensor(t, f"{field}[{j}]")
     by_name = {t.get("name"): t for t in inputs}
+    dimensions = dimensions or {}
     if all(n in by_name for n in names):
-        return {n: _tensor_flat(by_name[n], f"{field}.{n}") for n in names}
+        return {
+            n: (
+                _tensor_vectors(by_name[n], f"{field}.{n}", dimensions[n])
+                if n in dimensions
+                else _tensor_flat(by_name[n], f"{field}.{n}")
+            )
+            for n in names
+        }
+    if dimensions:
+        missing = [n for n in names if n not in by_name]
+        raise PayloadError(
+            field, f"expected one tensor per feature (vectors need their own): {missing[:5]}"
+        )
     if len(inputs) == 1:
         t = inputs[0]
         shape = t["shape"]
@@ -289,11 +319,18 @@ def _encode(h: _Half) -> Any:
             ]
             for k, v in b.categorical.items()
         },
+        "texts": {k: v.tolist() for k, v in b.texts.items()},
+        "vectors": {k: v.tolist() for k, v in b.vectors.items()},
     }
 
 
 def _decode(kind: str, payload: Any, schema: DataSchema) -> Batch | Response:
     if kind == "response":
         return (payload[0], payload[1])
-    columns = {**payload["numeric"], **payload["categorical"]}
+    columns = {
+        **payload["numeric"],
+        **payload["categorical"],
+        **payload.get("texts", {}),
+        **payload.get("vectors", {}),
+    }
     return parse_columns({"columns": columns}, schema)

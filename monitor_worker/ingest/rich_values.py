@@ -107,3 +107,30 @@ def measure_column(values: Sequence[Any], index_fmt: str) -> NDArray[np.float64]
             _check_finite(v, index_fmt.format(i=i))
             out[i] = v
     return out
+
+
+def measure_columns(
+    values: Sequence[Any], names: Sequence[str], index_fmt: str
+) -> dict[str, NDArray[np.float64]]:
+    """The ``measures`` objects of a batch (one per record, e.g. ``{"latency_ms": 87,
+    "completion_tokens": 212}``) as one column per declared measure; a measure a record leaves
+    out is NaN (missing). Refused: a record whose measures are not an object, a name that is
+    not declared, and values :func:`measure_column` refuses. ``index_fmt`` is the path of
+    record ``i``'s object (``records[{i}].measures``, ``columns.measures[{i}]``)."""
+    if not names:
+        raise PayloadError(
+            index_fmt.format(i=0), "no serving measures are declared (spec.measures)"
+        )
+    known = set(names)
+    for i, v in enumerate(values):
+        if type(v) is not dict:
+            raise PayloadError(index_fmt.format(i=i), f"expected an object, got {type_name(v)}")
+        if not known.issuperset(v):
+            name = sorted(set(v) - known)[0]
+            raise PayloadError(
+                f"{index_fmt.format(i=i)}.{name}",
+                f"unknown serving measure (declared: {', '.join(names[:20])})",
+            )
+    return {
+        name: measure_column([v.get(name) for v in values], f"{index_fmt}.{name}") for name in names
+    }

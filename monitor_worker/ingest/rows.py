@@ -90,7 +90,7 @@ def _locate_feature_problem(feats: list[Any], names: Sequence[str]) -> None:
     raise AssertionError("no problem found")  # pragma: no cover
 
 
-ROW_EXTRAS = ("id", "prediction", "score", "label", "timestamp")  # checked in this order
+ROW_EXTRAS = ("id", "prediction", "score", "label", "timestamp", "measures")  # in this order
 ROW_FIELDS = {"features", *ROW_EXTRAS}
 
 

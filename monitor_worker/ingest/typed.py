@@ -41,9 +41,10 @@ class TypedDecoder:
         names = schema.names
         numerical = set(schema.numerical)
         rename = {f"f{j}": n for j, n in enumerate(names)}
+        kinds = [_TYPES[f.type] for f in schema.features]
         features = msgspec.defstruct(
             "Features",
-            [(f"f{j}", _NUMBER if n in numerical else _CATEGORY) for j, n in enumerate(names)],
+            [(f"f{j}", kind) for j, kind in enumerate(kinds)],
             rename=rename,
             forbid_unknown_fields=True,
             gc=False,
@@ -57,10 +58,7 @@ class TypedDecoder:
         columns = msgspec.defstruct(
             "Columns",
             [
-                *(
-                    (f"f{j}", list[_NUMBER] if n in numerical else list[_CATEGORY])
-                    for j, n in enumerate(names)
-                ),
+                *((f"f{j}", list[kind]) for j, kind in enumerate(kinds)),  # type: ignore[valid-type]
                 *((key, list[_VALUE], msgspec.UNSET) for key in RESERVED_COLUMNS),
             ],
             rename=rename,
@@ -152,4 +150,12 @@ _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _VALUE = str | _INT64 | float | bool | None | list | dict
 _NUMBER = float | None  # msgspec takes integers here, never booleans
 _CATEGORY = str | _INT64 | bool | None
+_TEXT = str | None
+_VECTOR = list[float]  # msgspec refuses booleans, nulls and out-of-range numbers here
+_TYPES: dict[str, Any] = {
+    "numerical": _NUMBER,
+    "categorical": _CATEGORY,
+    "text": _TEXT,
+    "embedding": _VECTOR,
+}
 _FEATURES = attrgetter("features")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..schema import DataSchema
 from .batch import MAX_RECORDS_PER_BATCH, Batch, PayloadError, type_name
+from .rich_values import measure_columns, text_column, vector_column
 
 
 def numeric_column(values: Sequence[Any], index_fmt: str) -> np.ndarray:
@@ -209,15 +210,21 @@ def feature_batch(
     ``{{i}}`` for the index. ``typed``: numerical values are already floats or None
     (:class:`TypedDecoder`), so they need no check."""
     numeric, categorical, missing = {}, {}, {}
-    numerical = set(schema.numerical)
-    for name, values in zip(schema.names, columns, strict=True):
-        if name not in numerical:
+    texts, vectors = {}, {}
+    for feature, values in zip(schema.features, columns, strict=True):
+        name = feature.name
+        if feature.type == "categorical":
             categorical[name], missing[name] = categorical_column(values, path.format(name))
+        elif feature.type == "text":
+            texts[name] = np.array(text_column(values, path.format(name)), dtype=object)
+        elif feature.type == "embedding":
+            assert feature.dimension is not None
+            vectors[name] = vector_column(values, path.format(name), feature.dimension)
         elif typed:
             numeric[name] = np.array(values, dtype=np.float64)  # null -> NaN
         else:
             numeric[name] = numeric_column(values, path.format(name))
-    return Batch(n, numeric, categorical, missing)
+    return Batch(n, numeric, categorical, missing, texts=texts, vectors=vectors)
 
 
 ROW_FEATURE = "records[{{i}}].features.{}"
@@ -235,3 +242,5 @@ def set_extra(batch: Batch, key: str, values: Sequence[Any], schema: DataSchema,
         batch.score = score_column(values, schema, fmt)
     elif key == "timestamp":
         batch.timestamps = timestamp_column(values, fmt)
+    elif key == "measures":
+        batch.measures = measure_columns(values, schema.measures, fmt)

@@ -49,7 +49,7 @@ from collections.abc import Iterable
 from typing import Any, Self
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from monitor_worker import native
 
@@ -618,14 +618,23 @@ class Reservoir:
     The generator is seeded, so results are reproducible.
     """
 
-    def __init__(self, n_features: int, capacity: int = 1000, seed: int | None = 0) -> None:
-        if capacity < 1 or n_features < 1:
-            raise ValueError("capacity and n_features must be >= 1")
+    def __init__(
+        self,
+        n_features: int,
+        capacity: int = 1000,
+        seed: int | None = 0,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        # n_features 0: a model with no tabular features still counts its rows here.
+        if capacity < 1 or n_features < 0:
+            raise ValueError("capacity must be >= 1 and n_features >= 0")
         self.n_features = int(n_features)
         self.capacity = int(capacity)
         self.n_seen = 0
         self.rng = np.random.default_rng(seed)
-        self._data: FloatArray = np.empty((self.capacity, self.n_features), dtype=np.float64)
+        #: float32 halves the memory of wide rows (embedding vectors: docs/text-and-embeddings.md).
+        self.dtype = np.dtype(dtype)
+        self._data: FloatArray = np.empty((self.capacity, self.n_features), dtype=self.dtype)
 
     @property
     def size(self) -> int:
@@ -643,7 +652,7 @@ class Reservoir:
         return self._data[: self.size]
 
     def _as_rows(self, rows: ArrayLike) -> FloatArray:
-        r = np.asarray(rows, dtype=np.float64)
+        r = np.asarray(rows, dtype=self.dtype)
         if r.ndim == 1 and self.n_features == 1:
             r = r.reshape(-1, 1)
         if r.ndim != 2 or r.shape[1] != self.n_features:
@@ -711,8 +720,12 @@ class Reservoir:
 
     def merge(self, other: Reservoir) -> Self:
         """Fold another reservoir into this one (in place); returns self."""
-        if other.n_features != self.n_features or other.capacity != self.capacity:
-            raise ValueError("cannot merge reservoirs of different shape or capacity")
+        if (
+            other.n_features != self.n_features
+            or other.capacity != self.capacity
+            or other.dtype != self.dtype
+        ):
+            raise ValueError("cannot merge reservoirs of different shape, capacity or dtype")
         n_a, n_b = self.n_seen, other.n_seen
         if n_b == 0:
             return self
@@ -735,7 +748,7 @@ class Reservoir:
 
     def copy(self) -> Reservoir:
         """Independent copy, including the generator state."""
-        c = Reservoir(self.n_features, self.capacity, seed=None)
+        c = Reservoir(self.n_features, self.capacity, seed=None, dtype=self.dtype)
         c.n_seen = self.n_seen
         c._data[: self.size] = self.sample
         c.rng.bit_generator.state = self.rng.bit_generator.state
@@ -750,14 +763,16 @@ class Reservoir:
             "n_seen": self.n_seen,
             "rows": self.sample,
             "rng": _big_ints_as_text(self.rng.bit_generator.state),
+            "dtype": self.dtype.str,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reservoir:
         """Inverse of :meth:`to_dict`."""
-        r = cls(d["n_features"], d["capacity"], seed=None)
+        r = cls(d["n_features"], d["capacity"], seed=None, dtype=d.get("dtype", "<f8"))
         r.n_seen = int(d["n_seen"])
-        rows = np.asarray(d["rows"], dtype=np.float64).reshape(-1, r.n_features)
+        rows = np.asarray(d["rows"], dtype=r.dtype)
+        rows = rows.reshape(-1, r.n_features) if r.n_features else rows.reshape(r.size, 0)
         if rows.shape[0] != r.size:
             raise ValueError("snapshot rows do not match n_seen/capacity")
         r._data[: r.size] = rows

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -282,3 +283,96 @@ def describe(
         for values in columns.values():
             values[missing] = np.nan
     return TextDescriptors(columns, n_truncated, int(missing.sum()))
+
+
+#: Characters of a sampled text kept for the embedder: all-MiniLM-L6-v2 reads at most 256
+#: tokens (about 1000 characters of English), so more would only take memory.
+SAMPLE_MAX_CHARS = 2048
+
+
+class TextSample:
+    """Bounded uniform sample of texts (Algorithm R, as :class:`Reservoir` for rows), the
+    texts an ``embed: true`` feature embeds at evaluation. Memory: at most ``capacity`` texts
+    of at most :data:`SAMPLE_MAX_CHARS` characters, whatever the traffic.
+
+    Merging two samples gives a uniform sample of the union (the number taken from each side
+    is hypergeometric). The generator is seeded from ``seed`` and the count seen, so a sample
+    read back from a snapshot continues reproducibly without storing the generator's state.
+    """
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = int(capacity)
+        self.seed = int(seed)
+        self.n_seen = 0
+        self.texts: list[str] = []
+        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def exact(self) -> bool:
+        """True while the sample holds every text ever seen."""
+        return self.n_seen <= self.capacity
+
+    def update(self, texts: Sequence[str]) -> None:
+        """Offer a batch of texts (missing ones left out by the caller)."""
+        b = len(texts)
+        if b == 0:
+            return
+        fill = min(b, self.capacity - len(self.texts))
+        self.texts.extend(t[:SAMPLE_MAX_CHARS] for t in texts[:fill])
+        if b > fill:
+            # Text at 0-based global position t replaces slot j ~ U{0..t} when j < capacity.
+            t = self.n_seen + fill + np.arange(b - fill, dtype=np.int64)
+            j = self.rng.integers(0, t + 1)
+            for k in np.flatnonzero(j < self.capacity).tolist():  # in order: later ones win
+                self.texts[int(j[k])] = texts[fill + k][:SAMPLE_MAX_CHARS]
+        self.n_seen += b
+
+    def merge(self, other: TextSample) -> TextSample:
+        """Fold another sample of the same capacity into this one (in place); returns self."""
+        if other.capacity != self.capacity:
+            raise ValueError("cannot merge text samples of different capacity")
+        n_a, n_b = self.n_seen, other.n_seen
+        if n_b == 0:
+            return self
+        if n_a + n_b <= self.capacity:
+            self.texts = self.texts + other.texts
+        else:
+            k = self.capacity
+            if n_a + n_b < 10**9:  # numpy's hypergeometric limit
+                x_a = int(self.rng.hypergeometric(n_a, n_b, k))
+            else:  # k is tiny next to the population: the binomial is as good
+                x_a = int(self.rng.binomial(k, n_a / (n_a + n_b)))
+            x_a = min(max(x_a, k - len(other.texts)), len(self.texts))
+            take_a = self.rng.choice(len(self.texts), size=x_a, replace=False)
+            take_b = self.rng.choice(len(other.texts), size=k - x_a, replace=False)
+            merged = [self.texts[i] for i in take_a.tolist()]
+            merged += [other.texts[i] for i in take_b.tolist()]
+            self.texts = [merged[i] for i in self.rng.permutation(k).tolist()]
+        self.n_seen = n_a + n_b
+        return self
+
+    def copy(self) -> TextSample:
+        c = TextSample(self.capacity, self.seed)
+        c.n_seen, c.texts = self.n_seen, list(self.texts)
+        c.rng.bit_generator.state = self.rng.bit_generator.state
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity,
+            "seed": self.seed,
+            "n_seen": self.n_seen,
+            "texts": list(self.texts),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextSample:
+        s = cls(int(d["capacity"]), int(d["seed"]))
+        s.n_seen = int(d["n_seen"])
+        s.texts = [str(t) for t in d["texts"]]
+        if len(s.texts) != min(s.n_seen, s.capacity):
+            raise ValueError("snapshot texts do not match n_seen/capacity")
+        s.rng = np.random.default_rng([s.seed, s.n_seen])
+        return s

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mm_api.worker_config import (
+    EmbedderSpec,
     Identity,
     IngestionSpec,
     ModelInfo,
@@ -43,6 +44,12 @@ TOKEN_ROTATION_ANNOTATION = "modelmonitor.io/token-rotation"
 NAME_LABEL = "modelmonitor.io/name"
 DEFAULT_GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+#: Workers that embed texts (embed: true) load a sentence model: ~300 MB with the CPU runtime,
+#: ~1 GB with torch for CUDA (docs/text-and-embeddings.md).
+DEFAULT_EMBED_RESOURCES = {
+    "cpu": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+    "cuda": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+}
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,15 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
             else None
         ),
         alerts=spec.alerts.worker_section(),
+        measures=spec.measures,
+        # The worker embeds texts (embed: true) on the GPU it was given, else on CPU.
+        embedder=EmbedderSpec(device="cuda" if spec.worker.gpu is not None else "cpu"),
     )
+
+
+def embeds_texts(monitor: Monitor) -> bool:
+    """Whether the worker runs the sentence model (a text feature with ``embed: true``)."""
+    return any(f.embed for f in monitor.spec.data.features or ())
 
 
 def render_config_map(monitor: Monitor, settings: Settings) -> dict[str, Any]:
@@ -235,11 +250,14 @@ def _volumes(monitor: Monitor) -> tuple[list[dict], list[dict]]:
 
 def _resources(monitor: Monitor) -> dict[str, Any]:
     r = monitor.spec.worker.resources
-    resources: dict[str, Any] = {
-        "requests": dict(r.requests) or dict(DEFAULT_RESOURCES["requests"]),
-        "limits": dict(r.limits) or dict(DEFAULT_RESOURCES["limits"]),
-    }
     gpu = monitor.spec.worker.gpu
+    defaults: dict[str, Any] = DEFAULT_RESOURCES
+    if embeds_texts(monitor):
+        defaults = DEFAULT_EMBED_RESOURCES["cuda" if gpu is not None else "cpu"]
+    resources: dict[str, Any] = {
+        "requests": dict(r.requests) or dict(defaults["requests"]),
+        "limits": dict(r.limits) or dict(defaults["limits"]),
+    }
     if gpu is not None:
         resources["limits"][gpu.resource_name] = str(gpu.count)
     return resources
@@ -323,6 +341,12 @@ def _scaled(monitor: Monitor) -> bool:
     return w.autoscaling is not None or w.replicas > 1
 
 
+def worker_image(monitor: Monitor, settings: Settings) -> str:
+    """The worker image when the spec names none: the text variant (with the sentence model
+    and its runtimes) for a monitor that embeds texts, else the default."""
+    return settings.worker_text_image_ref if embeds_texts(monitor) else settings.worker_image
+
+
 def render_deployment(
     monitor: Monitor,
     settings: Settings,
@@ -334,7 +358,7 @@ def render_deployment(
     volumes, mounts = _volumes(monitor)
     container = {
         "name": "worker",
-        "image": monitor.spec.worker.image or settings.worker_image,
+        "image": monitor.spec.worker.image or worker_image(monitor, settings),
         "imagePullPolicy": settings.worker_image_pull_policy,
         "command": ["monitor-worker"],
         "args": ["--config", CONFIG_FILE, "--host", "0.0.0.0", "--port", str(WORKER_PORT)],
@@ -342,6 +366,8 @@ def render_deployment(
             {"name": "MM_LOG_FORMAT", "value": "json"},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             *_store_env(monitor),
+            # The sentence model is read from its package; nothing is fetched or cached.
+            *([{"name": "HF_HOME", "value": "/tmp/huggingface"}] if embeds_texts(monitor) else []),
         ],
         "ports": [{"name": "http", "containerPort": WORKER_PORT, "protocol": "TCP"}],
         "readinessProbe": {

@@ -25,6 +25,11 @@ class Settings(BaseModel):
     worker_image_pull_policy: str = Field(
         default="IfNotPresent", description="MM_WORKER_IMAGE_PULL_POLICY"
     )
+    worker_text_image: str | None = Field(
+        default=None,
+        description="MM_WORKER_TEXT_IMAGE: image of workers that embed texts (embed: true) when "
+        "the spec sets none; default: the worker image's tag with -text appended.",
+    )
     default_labels: dict[str, str] = Field(
         default_factory=dict,
         description="MM_DEFAULT_LABELS: k=v,k2=v2 added to every child object.",
@@ -59,11 +64,26 @@ class Settings(BaseModel):
             raise ValueError("must not be empty")
         return v
 
+    @property
+    def worker_text_image_ref(self) -> str:
+        """The text variant of the worker image (``make image-text`` builds it: Dockerfile
+        target ``text``)."""
+        if self.worker_text_image:
+            return self.worker_text_image
+        image = self.worker_image
+        if "@" in image:  # pinned by digest: no tag to derive from
+            return image
+        name, sep, tag = image.rpartition(":")
+        if not sep or "/" in tag:  # no tag (the colon was a registry port)
+            return f"{image}:latest-text"
+        return f"{name}:{tag}-text"
+
 
 ENV = {
     "namespaces": "MM_NAMESPACES",
     "worker_image": "MM_WORKER_IMAGE",
     "worker_image_pull_policy": "MM_WORKER_IMAGE_PULL_POLICY",
+    "worker_text_image": "MM_WORKER_TEXT_IMAGE",
     "default_labels": "MM_DEFAULT_LABELS",
     "prometheus_url": "MM_PROMETHEUS_URL",
     "alertmanager_url": "MM_ALERTMANAGER_URL",

@@ -27,11 +27,22 @@ CHECKS = (
 )
 
 
-def test_schemathesis_finds_nothing(tmp_path):
+#: (worker config, its reference): the tabular worker, and one with text, embedding and
+#: serving-measure features (their shapes in /openapi.json: strings, fixed-length number lists,
+#: a measures object).
+CONFIGS = {
+    "tabular": ("worker.yaml", "reference.csv"),
+    "texts-vectors-measures": ("text-worker.yaml", "text-reference.jsonl"),
+}
+
+
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_schemathesis_finds_nothing(tmp_path, config_name):
+    worker_file, reference = CONFIGS[config_name]
     token = tmp_path / "token"
     token.write_text("fuzz-token")
-    config = (EXAMPLES / "worker.yaml").read_text().replace(
-        "path: examples/reference.csv", f"path: {EXAMPLES / 'reference.csv'}"
+    config = (EXAMPLES / worker_file).read_text().replace(
+        f"path: examples/{reference}", f"path: {EXAMPLES / reference}"
     ) + f"ingestion: {{authTokenFile: {token}}}\n"
     cfg_path = tmp_path / "worker.yaml"
     cfg_path.write_text(config)

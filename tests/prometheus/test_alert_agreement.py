@@ -248,3 +248,49 @@ def test_a_disagreement_is_caught(tmp_path):
     one_less = set(sorted(expected)[1:])
     r = promtool_agrees(tmp_path, m, svc, one_less)
     assert r.returncode != 0
+
+
+def test_texts_and_serving_measures_fire_the_same_alerts(tmp_path):
+    """Serving-measure bounds (``measures[].thresholds``) and text descriptor drift go through
+    the same table: the worker's violations and promtool's ALERTS agree, labels included
+    (``measure``/``quantile``, ``feature="review.chars"``)."""
+    from tests.unit.stats.peer_cases import texts
+
+    m = monitor(
+        "binary-classification",
+        data={"features": [{"name": "x1", "type": "numerical"}, {"name": "review", "type": "text"}]},
+        measures=[
+            {"name": "latency_ms", "thresholds": [{"quantile": "p95", "max": 300},
+                                                  {"quantile": "p50", "min": 1000, "severity": "critical"}]},
+            {"name": "tokens", "thresholds": [{"quantile": "p99", "max": 1e6}]},
+        ],
+        drift={"shareThreshold": 0.5},
+        outliers={"enabled": False},
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+    svc = worker_for(m, {"x1": rng.normal(0, 1, 1500), "review": texts(1, 1500)})
+    n = 800
+    latency = rng.lognormal(5, 0.6, n)
+    svc.ingest_records(
+        orjson.dumps(
+            {
+                "columns": {
+                    "x1": rng.normal(0, 1, n).tolist(),
+                    "review": texts(2, n, shifted=True),
+                    "measures": [
+                        {"latency_ms": float(v), "tokens": int(t)}
+                        for v, t in zip(latency, rng.integers(10, 500, n), strict=True)
+                    ],
+                }
+            }
+        )
+    )
+    expected = python_firing(svc)
+    fired = {(d["alertname"], d.get("measure"), d.get("quantile")) for d in map(dict, expected)}
+    assert ("ModelMonitorMeasureHigh", "latency_ms", "p95") in fired
+    assert ("ModelMonitorMeasureLow", "latency_ms", "p50") in fired
+    assert not any(measure == "tokens" for _, measure, _ in fired)
+    drifted = {dict(labels).get("feature") for labels in expected}
+    assert {"review.chars", "review.words"} <= drifted
+    r = promtool_agrees(tmp_path, m, svc, expected)
+    assert r.returncode == 0, f"firing sets differ:\n{r.stdout}\n{r.stderr}"

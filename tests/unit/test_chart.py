@@ -31,6 +31,7 @@ ALL_FEATURES = {
     "operator": {
         "workerImage": "registry.example.org/mm-worker:1.2.3",
         "workerImagePullPolicy": "Always",
+        "workerTextImage": "registry.example.org/mm-nlp:4",
         "prometheusURL": "http://prometheus.monitoring:9090",
         "alertmanagerURL": "http://alertmanager.monitoring:9093",
         "defaultLabels": {"team": "ml", "env": "prod"},
@@ -341,6 +342,7 @@ def test_operator_env_from_values_is_what_the_operator_parses(all_features_file:
     assert settings.namespaces == ["ml", "fraud"]
     assert settings.worker_image == "registry.example.org/mm-worker:1.2.3"
     assert settings.worker_image_pull_policy == "Always"
+    assert settings.worker_text_image_ref == "registry.example.org/mm-nlp:4"
     assert settings.prometheus_url == "http://prometheus.monitoring:9090"
     assert settings.alertmanager_url == "http://alertmanager.monitoring:9093"
     assert settings.default_labels == {"team": "ml", "env": "prod"}

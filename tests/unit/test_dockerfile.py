@@ -196,8 +196,9 @@ def test_hadolint_reports_nothing():
     assert not findings, json.dumps(findings, indent=1)  # warnings and style too: keep it clean
 
 
-def test_final_stage_runs_as_the_non_root_user(stages: list[Stage]):
-    final = stages[-1]
+@pytest.mark.parametrize("target", ["text", "default"])
+def test_final_stage_runs_as_the_non_root_user(stages: list[Stage], target: str):
+    final = stages[-1] if target == "default" else next(s for s in stages if s.name == target)
     users = final.all("USER")
     assert users, "the final stage sets no USER: the image would run as root"
     user, _, group = users[-1].partition(":")
@@ -212,19 +213,20 @@ def test_final_stage_runs_as_the_non_root_user(stages: list[Stage]):
 
 
 def test_stages_share_an_exactly_pinned_base(stages: list[Stage]):
-    assert len(stages) == 2
-    builder, final = stages
-    assert builder.name == "builder" and final.name is None
-    assert builder.base == final.base == "${BASE_IMAGE}"
+    assert [s.name for s in stages] == ["builder", "text-builder", "text", None]
+    builder, text_builder, text, final = stages
+    assert text_builder.base == "builder"  # the default venv plus the [text] extra
+    assert builder.base == text.base == final.base == "${BASE_IMAGE}"
     # Without --build-arg, the public image; `make image` passes the base made here
     # (devcluster/images.py), tests/container checks what it gives.
     base = resolve(final.base, global_args(DOCKERFILE.read_text()))
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
 
 
-def test_final_stage_holds_only_the_venv(stages: list[Stage]):
-    final = stages[-1]
-    assert final.all("COPY") == ["--from=builder /opt/venv /opt/venv"]
+@pytest.mark.parametrize(("target", "builder"), [("text", "text-builder"), ("default", "builder")])
+def test_final_stage_holds_only_the_venv(stages: list[Stage], target: str, builder: str):
+    final = stages[-1] if target == "default" else next(s for s in stages if s.name == target)
+    assert final.all("COPY") == [f"--from={builder} /opt/venv /opt/venv"]
     env = {k: v for args in final.all("ENV") for k, v in parse_env(args).items()}
     assert env["PATH"].startswith("/opt/venv/bin:")
     for run in final.all("RUN"):
@@ -244,10 +246,11 @@ def test_pyproject_declares_both_entry_points():
 
 def test_dockerignore_sends_what_copy_needs_and_nothing_else(stages, tmp_path: Path):
     sent = build_context(tmp_path)
-    for args in stages[0].all("COPY"):
-        *sources, _ = args.split()
-        for source in sources:
-            assert (tmp_path / source).exists(), f"COPY {source}: excluded by .dockerignore"
+    for stage in stages[:2]:  # the builders
+        for args in stage.all("COPY"):
+            *sources, _ = args.split()
+            for source in sources:
+                assert (tmp_path / source).exists(), f"COPY {source}: excluded by .dockerignore"
     top = {p.split("/")[0] for p in sent}
     assert top == {
         "pyproject.toml",
@@ -256,7 +259,9 @@ def test_dockerignore_sends_what_copy_needs_and_nothing_else(stages, tmp_path: P
         "mm_api",
         "monitor_worker",
         "operator",
+        "scripts",
     }, top
+    assert [p for p in sent if p.startswith("scripts/")] == ["scripts/text-constraints.txt"]
     assert not [p for p in sent if p.endswith(".so")], (
         "a locally built extension would shadow the image's"
     )

@@ -84,7 +84,49 @@ def test_every_worker_metric_is_documented_and_nothing_else(example_service):
     with_store = {m.series for m in (metrics.STORE_REACHABLE, metrics.STORE_BACKLOG,
                                      metrics.STORE_LAST_FLUSH, metrics.STORE_FLUSH_FAILURES,
                                      metrics.KSERVE_PAIRS_REFUSED)}  # fmt: skip
-    assert documented - exported - with_store == set(), "documented but not exported"
+    assert documented - exported - with_store - RICH_ONLY == set(), "documented but not exported"
+
+
+#: Exported only by workers with text or embedding features or serving measures (below).
+RICH_ONLY = {m.series for m in (metrics.MEASURE_QUANTILE, metrics.MEASURE_VALUES,
+                                metrics.TEXT_TRUNCATED, metrics.EMBEDDER_INFO)}  # fmt: skip
+
+
+def test_a_worker_with_texts_vectors_and_measures_exports_their_metrics(tmp_path):
+    """The metrics of RICH_ONLY, documented above, are exported by such a worker (the
+    embedder's with ``embed: true``: tests/unit/worker/test_rich_embed.py)."""
+    import pyarrow as pa
+
+    from mm_api.worker_config import parse_config
+    from monitor_worker.reference import ReferenceData
+
+    config = parse_config(
+        {
+            "monitor": {"name": "m"},
+            "model": {"name": "m", "task": "regression"},
+            "data": {"features": [{"name": "review", "type": "text", "maxChars": 5},
+                                  {"name": "vec", "type": "embedding", "dimension": 3}]},
+            "window": {"minSamples": 10},
+            "measures": [{"name": "latency_ms"}],
+        }
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    reference = pa.table(
+        {"review": ["a b", "c d e"] * 20, "vec": rng.normal(size=(40, 3)).tolist()}
+    )
+    service = MonitorService(config, build_profile(config, ReferenceData(reference, "r")))
+    records = [
+        {"features": {"review": "long text", "vec": [0.1, 0.2, 0.3]}, "measures": {"latency_ms": i}}
+        for i in range(20)
+    ]
+    service.ingest_records(orjson.dumps({"records": records}))
+    service.evaluate(service.window_summary())
+    registry = CollectorRegistry()
+    registry.register(WindowCollector({"modelmonitor": "m", "model": "m"}, "regression",
+                                      lambda: service))  # fmt: skip
+    names = {s.name for f in registry.collect() for s in f.samples}
+    assert RICH_ONLY - {metrics.EMBEDDER_INFO.series} <= names
+    assert metrics.EMBEDDER_INFO.series not in names  # nothing is embedded here
 
 
 def test_the_metric_table_is_documented_with_its_kind_and_labels():
@@ -125,6 +167,9 @@ def test_every_alert_has_a_runbook_anchor():
         "drift": {"multivariate": {"method": "pca-reconstruction"}},
         "quality": {"thresholds": [{"metric": "accuracy", "min": 0.9}]},
         "alerts": {"objective": {"metric": "accuracy", "target": 0.9}},
+        "measures": [
+            {"name": "latency_ms", "thresholds": [{"quantile": "p95", "min": 1, "max": 9}]}
+        ],
     }
     monitor = parse_monitor({"metadata": {"name": "m", "namespace": "n"}, "spec": body})
     rules = [

@@ -61,6 +61,8 @@ def test_examples_exist():
         "examples/churn-gpu-monitor.yaml",
         "examples/price-regression-monitor.yaml",
         "examples/kserve-inferenceservice.yaml",
+        "examples/review-classifier-monitor.yaml",
+        "examples/intent-embedding-monitor.yaml",
     } <= names
     kinds = {d["kind"] for _, d in OBJECTS}
     assert {"Deployment", "InferenceService"} <= kinds
@@ -75,6 +77,44 @@ def test_monitor_parses(where, doc):
 def test_worker_example_parses():
     cfg = load_config(REPO / "examples" / "worker.yaml")
     assert cfg.data.reference is not None and cfg.data.reference.path == "examples/reference.csv"
+
+
+def test_text_and_embedding_examples_render_workers_for_them():
+    """The text classifier's worker embeds its reviews on the GPU it asks for, on the text
+    image; the embedding model's watches 384-number vectors and three serving measures."""
+    from mm_operator.render import embeds_texts, render_worker_config
+
+    docs = dict(DOCS)
+    review = parse_monitor({**(d := docs["examples/review-classifier-monitor.yaml#0"]),
+                            "metadata": {**d["metadata"], "uid": "u", "generation": 1}})  # fmt: skip
+    cfg = render_worker_config(review)
+    assert embeds_texts(review) and cfg.embedder.device == "cuda"
+    assert [(f.name, f.type, f.embed) for f in cfg.data.features or []] == [
+        ("review", "text", True)
+    ]
+    intent = parse_monitor({**(d := docs["examples/intent-embedding-monitor.yaml#0"]),
+                            "metadata": {**d["metadata"], "uid": "u", "generation": 1}})  # fmt: skip
+    cfg = render_worker_config(intent)
+    assert not embeds_texts(intent)
+    assert [(f.type, f.dimension) for f in cfg.data.features or []] == [
+        ("embedding", 384),
+        ("categorical", None),
+    ]
+    assert [m.name for m in cfg.measures] == ["latency_ms", "prompt_tokens", "completion_tokens"]
+
+
+def test_text_worker_example_starts_on_its_jsonl_reference(monkeypatch):
+    from monitor_worker.profile import build_profile
+    from monitor_worker.reference import reference_for
+
+    monkeypatch.chdir(REPO)  # the example names its reference relative to the repository
+    cfg = load_config(REPO / "examples" / "text-worker.yaml")
+    profile = build_profile(cfg, reference_for(cfg))
+    assert profile.rich is not None and set(profile.rich.vectors) == {"vec"}
+    assert "review.oov_share" in profile.rich.series and profile.schema.measures == (
+        "latency_ms",
+        "tokens",
+    )
 
 
 def test_kserve_example_logs_to_the_worker_the_operator_makes():

