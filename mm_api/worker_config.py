@@ -17,6 +17,7 @@ from .sections import (
     ReferenceFormat,
     Section,
     Task,
+    check_drift_features,
     check_fits_task,
     format_validation_error,
 )
@@ -60,6 +61,23 @@ class IngestionSpec(Section):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_queue: int = Field(default=64, ge=1, description="Batches waiting; more get 429.")
     auth_token_file: str | None = None
+    #: POST /v1/cloudevents without the token (KServe's logger sends none); the operator sets
+    #: it only behind a NetworkPolicy that admits the InferenceService's predictor pods.
+    kserve_logger_without_token: bool = False
+
+
+class CertificateFiles(Section):
+    cert_file: str = Field(min_length=1, description="PEM certificate chain (leaf first).")
+    key_file: str = Field(min_length=1, description="PEM private key of the certificate.")
+
+
+class TlsConfig(Section):
+    """https on the listening port. Of the pairs whose files exist, the worker serves the one
+    whose certificate became valid last (and is valid now), and looks again every few seconds:
+    a mounted Secret that changes, or a pair issued ahead of time whose ``notBefore`` passes,
+    is picked up without a restart (docs/kserve.md, "Rotation")."""
+
+    certificates: list[CertificateFiles] = Field(min_length=1, max_length=4)
 
 
 class SnapshotSpec(Section):
@@ -75,10 +93,13 @@ class WorkerConfig(MonitorSections):
     data: WorkerData = Field(default_factory=WorkerData)
     ingestion: IngestionSpec = Field(default_factory=IngestionSpec)
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
+    tls: TlsConfig | None = None
 
     @model_validator(mode="after")
     def _fits_task(self) -> WorkerConfig:
         check_fits_task(self.model.task, self)
+        if self.data.features is not None:
+            check_drift_features(self.drift.features, [f.name for f in self.data.features])
         return self
 
 

@@ -45,9 +45,13 @@ class Ingestion:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
         self.snapshot_failures = make(Counter, m.SNAPSHOT_FAILURES)
+        self.kserve_events_refused = make(Counter, m.KSERVE_EVENTS_REFUSED)
 
     def request(self, endpoint: str, code: int) -> None:
         self.requests.labels(**self._labels, endpoint=endpoint, code=str(code)).inc()
+
+    def kserve_refused(self, reason: str) -> None:
+        self.kserve_events_refused.labels(**self._labels, reason=reason).inc()
 
 
 def families(labels: dict[str, str], samples: Iterable[Sample]) -> Iterator[Metric]:

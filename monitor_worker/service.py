@@ -25,6 +25,7 @@ from .ingest import (
     KServePairs,
     PayloadError,
     TypedDecoder,
+    check_event_body,
     event_kind,
     join,
     parse_columns,
@@ -96,19 +97,26 @@ class MonitorService:
         return {"accepted": len(truth.ids), "matched": matched, "unmatched": unmatched}
 
     def ingest_cloudevent(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-        """One half of a KServe payload-logger pair (binary mode); joined on ``ce-id``."""
+        """One half of a KServe payload-logger pair (binary mode); joined on ``ce-id``.
+        ``headers``: the ``ce-*`` headers and ``content-type``, lower case. A refused half
+        takes its partner with it (:meth:`KServePairs.refuse`)."""
         ce_id, kind = event_kind(headers)
-        parsed = _json(body)
         now = self.clock()
         for request in self.pairs.expire(now):
             self.state.add(request, now)  # its response never came: still the model's inputs
         schema = self.profile.schema
         half: Any
-        if kind == "request":
-            half = parse_inference_request(parsed, schema)
-        else:
-            half = parse_inference_response(parsed, schema)
-            response_columns(half, schema)  # refused now, not when its request comes
+        try:
+            check_event_body(headers.get("content-type", ""), body)
+            parsed = _json(body)
+            if kind == "request":
+                half = parse_inference_request(parsed, schema)
+            else:
+                half = parse_inference_response(parsed, schema)
+                response_columns(half, schema)  # refused now, not when its request comes
+        except PayloadError:
+            self.pairs.refuse(ce_id, now)
+            raise
         pair = self.pairs.add(ce_id, kind, half, now)
         if pair is None:
             return {"accepted": 1, "joined": False}

@@ -88,6 +88,8 @@ def test_fields_bounds_defaults_and_rules_come_from_the_types():
         ".quality.thresholds",
         ".quality.thresholds",
         ".alerts.objective",
+        ".drift.features",
+        ".worker.auth.kserveLogger",
     ]
 
 
