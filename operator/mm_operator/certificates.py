@@ -87,6 +87,14 @@ class Issued:
     not_after: dt.datetime
 
 
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True,
+    crl_sign=True, encipher_only=False, decipher_only=False,
+)  # fmt: skip
+NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -115,14 +123,7 @@ def issue(names: tuple[str, ...], not_before: dt.datetime, duration: dt.timedelt
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )  # fmt: skip
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -160,7 +161,7 @@ class TlsRecord:
 
     slot: str
     cas: dict[str, str] = field(default_factory=dict)
-    renew_at: dt.datetime = dt.datetime.max.replace(tzinfo=dt.UTC)
+    renew_at: dt.datetime = NEVER
     names: tuple[str, ...] = ()
     duration: str = ""
 
@@ -251,6 +252,7 @@ def make_issuance(
 ) -> Issuance:
     """A fresh start (slot ``a``, valid at once, slot ``b`` cleared) or a rotation (the other
     slot, valid after :func:`grace`, both CAs in the bundle)."""
+    clear: tuple[str, ...]
     if kind == "fresh" or record is None:
         issued = issue(names, now - CLOCK_SKEW, duration)
         slot, cas, clear = SLOTS[0], {}, SLOTS[1:]

@@ -9,9 +9,12 @@ One fetch serves every monitor for a couple of seconds, so 200 monitors cost one
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -21,16 +24,28 @@ from mm_api import metrics
 from mm_api.alerts import PREFIX
 from mm_api.status import WorkerStatus
 
-from .render import WORKER_PORT, Names
+from .render import WORKER_PORT, Names, scheme
 from .settings import Settings
 from .spec import Monitor
 from .status import Alert, HealthReading
 
 
-def _get_json(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> Any:
+def _get_json(
+    url: str,
+    timeout: float = 3.0,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Any:
     req = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
         return json.loads(r.read())
+
+
+@functools.lru_cache(maxsize=256)
+def _client_context(ca: str | None) -> ssl.SSLContext:
+    """Verifies the worker's certificate with ``ca`` (PEM; None: the system's trust store),
+    and its name: the URL's host is the worker Service's DNS name."""
+    return ssl.create_default_context(cadata=ca) if ca else ssl.create_default_context()
 
 
 class _Cached:
@@ -114,6 +129,7 @@ class HealthReader:
 
     def worker_url(self, monitor: Monitor) -> str:
         return self.settings.worker_url_template.format(
+            scheme=scheme(monitor),
             service=Names(monitor.name).worker,
             namespace=monitor.namespace,
             port=WORKER_PORT,
@@ -122,13 +138,16 @@ class HealthReader:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, monitor: Monitor) -> HealthReading:
+    def read(self, monitor: Monitor, ca: str | None = None) -> HealthReading:
+        """``ca``: the CAs of a worker that serves https (PEM), for reads of its status."""
         key = (monitor.namespace, monitor.name)
         if self._am is not None or self.settings.prometheus_url:
-            return self._read_alerting(monitor, key)
-        return self._read_worker(monitor)
+            return self._read_alerting(monitor, key, ca)
+        return self._read_worker(monitor, ca)
 
-    def _read_alerting(self, monitor: Monitor, key: tuple[str, str]) -> HealthReading:
+    def _read_alerting(
+        self, monitor: Monitor, key: tuple[str, str], ca: str | None = None
+    ) -> HealthReading:
         source = "alertmanager" if self._am is not None else "prometheus"
         try:
             raw = self._am.get() if self._am is not None else self._prom_alerts.get()
@@ -151,7 +170,7 @@ class HealthReader:
         )
         if not self.settings.prometheus_url:
             # Alertmanager only: the figures come from the worker itself.
-            worker = self._read_worker(monitor)
+            worker = self._read_worker(monitor, ca)
             return HealthReading(
                 source,
                 alerts=alerts,
@@ -170,9 +189,11 @@ class HealthReader:
         enough = figures.pop("sufficient", None)
         return HealthReading(source, alerts=alerts, summary=figures, enough_data=enough)
 
-    def _read_worker(self, monitor: Monitor) -> HealthReading:
+    def _read_worker(self, monitor: Monitor, ca: str | None = None) -> HealthReading:
+        url = f"{self.worker_url(monitor)}/v1/status"
+        context = _client_context(ca) if url.startswith("https:") else None
         try:
-            st = _get_json(f"{self.worker_url(monitor)}/v1/status")
+            st = _get_json(url, context=context)
         except Exception as e:
             return HealthReading("worker", error=_describe(e))
         return reading_from_worker_status(st)
@@ -197,5 +218,13 @@ def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
 
 
 def _describe(e: Exception) -> str:
+    if isinstance(e, urllib.error.HTTPError):
+        # The worker says why it is not ready (a reference it cannot use, a field it refuses).
+        try:
+            error = json.loads(e.read() or b"{}").get("error")
+        except (ValueError, OSError, AttributeError):
+            error = None
+        if error:
+            return f"HTTP {e.code}: {error}"
     reason = getattr(e, "reason", None)
     return f"{type(e).__name__}: {reason or e}"

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mm_api.alerts import AlertDef, Compare, alert_definitions, objective_rules
+from mm_api.alerts import (
+    WORKER_ABSENT,
+    WORKER_DOWN,
+    AlertDef,
+    Compare,
+    alert_definitions,
+    objective_rules,
+)
 
 from .settings import Settings
 from .spec import Monitor
@@ -51,9 +58,16 @@ def render_rule(monitor: Monitor, settings: Settings, d: AlertDef) -> dict[str, 
     }
 
 
+#: Alerts on the worker being scraped: a paused worker (``spec.worker.replicas: 0``) is absent
+#: on purpose, so they are not rendered for it.
+WORKER_PRESENCE = (WORKER_DOWN, WORKER_ABSENT)
+
+
 def render_rule_groups(monitor: Monitor, settings: Settings) -> list[dict[str, Any]]:
     """All rule groups of a monitor, as the PrometheusRule's ``spec.groups``."""
     definitions = alert_definitions(monitor.ref, monitor.spec)
+    if monitor.spec.worker.replicas == 0:
+        definitions = [d for d in definitions if d.name not in WORKER_PRESENCE]
     if not definitions:
         return []
     groups = [

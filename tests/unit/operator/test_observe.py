@@ -65,7 +65,12 @@ def test_an_inference_service_needs_kserve_installed():
         {("InferenceService", "ns", "model"): isvc}, {"serving.kserve.io/v1beta1/InferenceService"}
     )
     t = observe_target(kube, monitor("InferenceService"))  # type: ignore[arg-type]
-    assert t.found and t.pod_labels == {"serving.kserve.io/inferenceservice": "model"}
+    # Only the predictor's pods (KServe's components/predictor.go labels): not the
+    # transformer's or explainer's, which carry the same inferenceservice label.
+    assert t.found and t.pod_labels == {
+        "serving.kserve.io/inferenceservice": "model",
+        "component": "predictor",
+    }
 
 
 @pytest.mark.parametrize(

@@ -28,18 +28,17 @@ def now() -> dt.datetime:
 def write(directory: Path, slot: str, issued: Issued) -> CertificateFiles:
     (directory / f"{slot}.crt").write_text(issued.cert_pem)
     (directory / f"{slot}.key").write_text(issued.key_pem)
-    return CertificateFiles(cert_file=str(directory / f"{slot}.crt"),
-                            key_file=str(directory / f"{slot}.key"))  # fmt: skip
+    return files(directory, slot)
+
+
+def files(directory: Path, slot: str) -> CertificateFiles:
+    return CertificateFiles(
+        cert_file=str(directory / f"{slot}.crt"), key_file=str(directory / f"{slot}.key")
+    )
 
 
 def slots(directory: Path) -> TlsConfig:
-    return TlsConfig(
-        certificates=[
-            CertificateFiles(cert_file=str(directory / f"{s}.crt"),
-                             key_file=str(directory / f"{s}.key"))  # fmt: skip
-            for s in ("a", "b")
-        ]
-    )
+    return TlsConfig(certificates=[files(directory, s) for s in ("a", "b")])
 
 
 def served_serial(server: ssl.SSLContext, ca_pem: str, hostname: str = NAMES[0]) -> int:
