@@ -20,6 +20,7 @@ from devcluster.prometheus import Alertmanager, Prometheus
 from devcluster.tools import Cluster
 from tests.support.operator import (
     OPERATOR_NAMESPACE,
+    OPERATOR_POD_LABELS,
     OPERATOR_SA,
     OperatorProcess,
     grant_operator_rbac,
@@ -67,8 +68,14 @@ def operator_kubeconfig(cluster, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def operator(cluster, operator_kubeconfig, tmp_path_factory) -> Iterator[OperatorProcess]:
-    """The operator, watching all namespaces, started once for the session."""
-    op = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator-logs")).start()
+    """The operator, watching all namespaces, started once for the session. Its pod labels are
+    what the chart's would be (worker NetworkPolicies admit them)."""
+    op = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("operator-logs"),
+        MM_OPERATOR_NAMESPACE=OPERATOR_NAMESPACE,
+        MM_OPERATOR_POD_LABELS=OPERATOR_POD_LABELS,
+    ).start()
     try:
         yield op
     finally:

@@ -103,10 +103,9 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
     ).decode()
 
 
-def issue(names: tuple[str, ...], not_before: dt.datetime, duration: dt.timedelta) -> Issued:
+def issue(names: tuple[str, ...], not_before: dt.datetime, not_after: dt.datetime) -> Issued:
     """A new CA (P-256, its key discarded on return) and a serving certificate for ``names``,
-    both valid from ``not_before`` for ``duration``."""
-    not_after = not_before + duration
+    both valid from ``not_before`` until ``not_after``."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
         [
@@ -251,16 +250,19 @@ def make_issuance(
     now: dt.datetime,
 ) -> Issuance:
     """A fresh start (slot ``a``, valid at once, slot ``b`` cleared) or a rotation (the other
-    slot, valid after :func:`grace`, both CAs in the bundle)."""
+    slot, valid after :func:`grace`, both CAs in the bundle). Either is valid for ``duration``
+    from when it is served, and due again after two thirds of that."""
     clear: tuple[str, ...]
     if kind == "fresh" or record is None:
-        issued = issue(names, now - CLOCK_SKEW, duration)
+        start = now
+        issued = issue(names, now - CLOCK_SKEW, start + duration)
         slot, cas, clear = SLOTS[0], {}, SLOTS[1:]
     else:
-        issued = issue(names, now + grace(duration), duration)
+        start = now + grace(duration)
+        issued = issue(names, start, start + duration)
         slot = next(s for s in SLOTS if s != record.slot)
         cas, clear = {record.slot: record.cas[record.slot]}, ()
     cas[slot] = issued.ca_pem
-    renew_at = issued.not_before + duration * RENEW_AFTER
+    renew_at = start + duration * RENEW_AFTER
     new = TlsRecord(slot, cas, renew_at.replace(microsecond=0), names, duration_text)
     return Issuance(slot, issued, new, clear)

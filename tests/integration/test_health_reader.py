@@ -93,8 +93,8 @@ def test_a_tls_worker_is_read_over_https_verified_with_its_ca(tmp_path):
     from mm_operator.certificates import issue
     from tests.integration.test_worker_https import https_config
 
-    issued = issue(("localhost",), dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
-                   dt.timedelta(days=1))  # fmt: skip
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    issued = issue(("localhost",), start, start + dt.timedelta(days=1))
     tls_monitor = parse_monitor(
         {"metadata": {"name": "fraud", "namespace": "ml"},
          "spec": {**MONITOR.spec.model_dump(by_alias=True, exclude_none=True),

@@ -27,7 +27,7 @@ TOKEN = "s3cret-token"
 
 def issued_now(minutes_ago: int = 5) -> Issued:
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    return issue(dns_names("mm-fraud", "ml"), start, dt.timedelta(days=1))
+    return issue(dns_names("mm-fraud", "ml"), start, start + dt.timedelta(days=1))
 
 
 def https_config(tmp_path, issued: Issued, **ingestion) -> dict:

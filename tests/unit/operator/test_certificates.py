@@ -33,7 +33,7 @@ def verify(cert_pem: str, bundle: str, name: str, at: dt.datetime) -> None:
 
 
 def test_issued_certificate_verifies_for_every_service_name_and_nothing_else():
-    issued = issue(NAMES, T0, DAY)
+    issued = issue(NAMES, T0, T0 + DAY)
     assert NAMES == ("mm-fraud.ml.svc", "mm-fraud.ml.svc.cluster.local", "mm-fraud.ml", "mm-fraud")
     for name in NAMES:
         verify(issued.cert_pem, issued.ca_pem, name, T0 + dt.timedelta(hours=1))
@@ -41,7 +41,7 @@ def test_issued_certificate_verifies_for_every_service_name_and_nothing_else():
         verify(issued.cert_pem, issued.ca_pem, "mm-other.ml.svc", T0 + dt.timedelta(hours=1))
     with pytest.raises(VerificationError):
         verify(issued.cert_pem, issued.ca_pem, NAMES[0], T0 + 2 * DAY)  # expired
-    other = issue(NAMES, T0, DAY)
+    other = issue(NAMES, T0, T0 + DAY)
     with pytest.raises(VerificationError):
         verify(issued.cert_pem, other.ca_pem, NAMES[0], T0 + dt.timedelta(hours=1))
     assert "PRIVATE KEY" in issued.key_pem and "PRIVATE KEY" not in issued.ca_pem
@@ -49,10 +49,14 @@ def test_issued_certificate_verifies_for_every_service_name_and_nothing_else():
 
 def test_a_fresh_issuance_is_valid_at_once_in_slot_a():
     fresh = make_issuance("fresh", None, NAMES, "1d", DAY, T0)
-    assert fresh.slot == "a" and fresh.issued.not_before < T0
+    assert fresh.slot == "a" and fresh.issued.not_before < T0  # backdated for clock skew
+    assert fresh.issued.not_after == T0 + DAY
     verify(fresh.issued.cert_pem, fresh.record.bundle, NAMES[0], T0)
     assert fresh.secret_data()["b.crt"] is None and fresh.secret_data()["b.key"] is None
-    assert fresh.record.renew_at == (fresh.issued.not_before + DAY * 2 / 3).replace(microsecond=0)
+    assert fresh.record.renew_at == T0 + DAY * 2 / 3
+    # A short validity is not due at once (the backdating does not count).
+    short = make_issuance("fresh", None, NAMES, "1m", dt.timedelta(minutes=1), T0)
+    assert plan(short.record, NAMES, "1m", T0 + dt.timedelta(seconds=39)) is None
 
 
 def test_rotation_writes_the_other_slot_valid_later_and_the_bundle_trusts_both():
@@ -63,6 +67,7 @@ def test_rotation_writes_the_other_slot_valid_later_and_the_bundle_trusts_both()
     rotated = make_issuance("rotate", fresh.record, NAMES, "1d", DAY, at)
     assert rotated.slot == "b" and set(rotated.secret_data()) == {"b.crt", "b.key"}
     assert rotated.issued.not_before == at + grace(DAY)
+    assert rotated.issued.not_after == at + grace(DAY) + DAY
     bundle = rotated.record.bundle
     # Meanwhile the worker still serves slot a, which the new bundle still trusts ...
     verify(fresh.issued.cert_pem, bundle, NAMES[0], at + dt.timedelta(minutes=1))

@@ -25,6 +25,12 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def certificate(valid_since: dt.timedelta, valid_for: dt.timedelta = 24 * HOUR) -> Issued:
+    """A certificate valid since ``valid_since`` ago, for ``valid_for``."""
+    start = now() - valid_since
+    return issue(NAMES, start, start + valid_for)
+
+
 def write(directory: Path, slot: str, issued: Issued) -> CertificateFiles:
     (directory / f"{slot}.crt").write_text(issued.cert_pem)
     (directory / f"{slot}.key").write_text(issued.key_pem)
@@ -72,7 +78,7 @@ def serial(issued: Issued) -> int:
 
 
 def test_serves_the_only_pair_and_clients_verify_it_by_the_service_name(tmp_path):
-    first = issue(NAMES, now() - HOUR, 24 * HOUR)
+    first = certificate(HOUR)
     write(tmp_path, "a", first)
     cert = ServingCertificate(slots(tmp_path))  # slot b is empty: no files
     assert served_serial(cert.context, first.ca_pem) == serial(first)
@@ -80,15 +86,15 @@ def test_serves_the_only_pair_and_clients_verify_it_by_the_service_name(tmp_path
         served_serial(cert.context, first.ca_pem, name)
     with pytest.raises(ssl.SSLCertVerificationError):
         served_serial(cert.context, first.ca_pem, "mm-other.ml.svc")
-    other = issue(NAMES, now() - HOUR, 24 * HOUR)
+    other = certificate(HOUR)
     with pytest.raises(ssl.SSLCertVerificationError):
         served_serial(cert.context, other.ca_pem)  # another CA
 
 
 def test_a_pair_issued_ahead_is_served_once_valid(tmp_path):
     """The operator's rotation: slot b written with a later notBefore; until then slot a."""
-    old = issue(NAMES, now() - 2 * HOUR, 24 * HOUR)
-    new = issue(NAMES, now() - dt.timedelta(minutes=1), 24 * HOUR)
+    old = certificate(2 * HOUR)
+    new = certificate(dt.timedelta(minutes=1))
     write(tmp_path, "a", old)
     write(tmp_path, "b", new)
     clock = {"t": (new.not_before - dt.timedelta(seconds=5)).timestamp()}
@@ -102,11 +108,11 @@ def test_a_pair_issued_ahead_is_served_once_valid(tmp_path):
 
 
 def test_changed_files_are_reloaded_into_the_same_context(tmp_path):
-    first = issue(NAMES, now() - HOUR, 24 * HOUR)
+    first = certificate(HOUR)
     write(tmp_path, "a", first)
     cert = ServingCertificate(slots(tmp_path))
     context = cert.context
-    second = issue(NAMES, now() - HOUR, 24 * HOUR)
+    second = certificate(HOUR)
     write(tmp_path, "a", second)  # a Secret updated in place
     cert.refresh()
     assert cert.context is context  # what aiohttp holds
@@ -114,19 +120,19 @@ def test_changed_files_are_reloaded_into_the_same_context(tmp_path):
 
 
 def test_a_pair_that_does_not_load_leaves_the_served_one(tmp_path):
-    good = issue(NAMES, now() - HOUR, 24 * HOUR)
+    good = certificate(HOUR)
     write(tmp_path, "a", good)
     cert = ServingCertificate(slots(tmp_path))
-    newer = issue(NAMES, now() - dt.timedelta(minutes=1), 24 * HOUR)
+    newer = certificate(dt.timedelta(minutes=1))
     (tmp_path / "b.crt").write_text(newer.cert_pem)
-    (tmp_path / "b.key").write_text(issue(NAMES, now(), HOUR).key_pem)  # not its key
+    (tmp_path / "b.key").write_text(certificate(dt.timedelta(0), HOUR).key_pem)  # not its key
     assert cert.refresh()
     assert served_serial(cert.context, good.ca_pem) == serial(good)
 
 
 def test_expired_and_future_pairs_lose_to_a_valid_one(tmp_path):
-    expired = issue(NAMES, now() - 3 * HOUR, HOUR)
-    valid = issue(NAMES, now() - HOUR, 24 * HOUR)
+    expired = certificate(3 * HOUR, HOUR)
+    valid = certificate(HOUR)
     write(tmp_path, "a", valid)
     write(tmp_path, "b", expired)
     cert = ServingCertificate(slots(tmp_path))
