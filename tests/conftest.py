@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devcluster.certmanager import install_cert_manager_crds
 from devcluster.controlplane import (
     ControlPlane,
     service_account_kubeconfig,
@@ -51,6 +52,12 @@ def inferenceservice_crd(cluster: Cluster) -> None:
     """KServe's InferenceService CRD (from the github.com/kserve/kserve module the agent is
     built from) installed in the session's control plane."""
     install_inferenceservice_crd(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def cert_manager_crds(cluster: Cluster) -> None:
+    """cert-manager's CRDs (not its controller: nothing issues) from its Go module."""
+    install_cert_manager_crds(cluster.kubeconfig)
 
 
 @pytest.fixture(scope="session")

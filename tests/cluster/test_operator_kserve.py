@@ -247,3 +247,34 @@ def _kubectl(cluster) -> list[str]:
     from devcluster.tools import kubectl_binary
 
     return [kubectl_binary(), f"--kubeconfig={cluster.kubeconfig}"]
+
+
+def test_with_an_issuer_cert_manager_issues_and_the_operator_makes_no_secret(
+    cluster, cert_manager_crds, operator, namespace
+):
+    """worker.tls.issuerRef: a Certificate the real cert-manager schema accepts, for the
+    Service's names; the worker mounts cert-manager's Secret; the operator writes no key."""
+    from tests.cluster.test_operator import target_deployment
+
+    issuer = {"name": "company-ca", "kind": "ClusterIssuer"}
+    apply(cluster, namespace, reference_configmap(), target_deployment(),
+          monitor("fraud", worker={"tls": {"enabled": True, "issuerRef": issuer}}))  # fmt: skip
+    wait_until(lambda: cluster.kubectl("get", "certificate", "mm-fraud-tls", "-n", namespace,
+                                       check=False) != "",
+               timeout=120, what="the Certificate (cert-manager.io/v1)")  # fmt: skip
+    cert = get_json(cluster.kubeconfig, "certificate", "mm-fraud-tls", "-n", namespace)["spec"]
+    assert cert["secretName"] == "mm-fraud-tls"
+    assert cert["issuerRef"] == {**issuer, "group": "cert-manager.io"}
+    assert f"mm-fraud.{namespace}.svc" in cert["dnsNames"]
+    assert cluster.kubectl("get", "secret", "mm-fraud-tls", "-n", namespace, check=False) == ""
+    assert cluster.kubectl("get", "configmap", "mm-fraud-ca", "-n", namespace, check=False) == ""
+    pod = get_json(cluster.kubeconfig, "deployment", "mm-fraud", "-n", namespace)["spec"]["template"]["spec"]  # fmt: skip
+    volume = next(v for v in pod["volumes"] if v["name"] == "tls")
+    assert volume["secret"]["secretName"] == "mm-fraud-tls"
+    # Back to the operator's own certificates: the Certificate goes, a Secret comes.
+    apply(cluster, namespace, monitor("fraud", worker={"tls": {"enabled": True}}))
+    wait_until(lambda: cluster.kubectl("get", "certificate", "mm-fraud-tls", "-n", namespace,
+                                       check=False) == "",
+               timeout=60, what="the Certificate removed")  # fmt: skip
+    wait_until(lambda: "a.crt" in secret_data(cluster, namespace, "mm-fraud-tls"), timeout=60,
+               what="the operator's own certificate")  # fmt: skip

@@ -122,3 +122,17 @@ def test_a_refresh_reconciles_only_when_the_last_reconcile_did_not_finish():
         assert needs_reconcile(_status(3, reason), 3)
     assert needs_reconcile(_status(3, Reason.RECONCILED, target="False"), 3)
     assert needs_reconcile({}, 1)  # never reconciled
+
+
+def test_an_issuer_needs_cert_manager_installed():
+    spec = {"model": {"task": "regression", "targetRef": {"name": "model"}},
+            "worker": {"tls": {"enabled": True, "issuerRef": {"name": "ca"}}}}  # fmt: skip
+    m = parse_monitor({"metadata": {"name": "m", "namespace": "ns"}, "spec": spec})
+    (problem,) = check_prerequisites(Objects({}), m)  # type: ignore[arg-type]
+    assert (problem.reason, problem.field) == (
+        Reason.CERT_MANAGER_MISSING,
+        "spec.worker.tls.issuerRef",
+    )
+    assert "cert-manager.io/v1" in problem.message
+    installed = Objects({}, {"cert-manager.io/v1/Certificate"})
+    assert check_prerequisites(installed, m) == []  # type: ignore[arg-type]
