@@ -27,10 +27,9 @@ def install_cert_manager_crds(kubeconfig: Path) -> None:
         kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
                 "-f", str(directory / f"cert-manager.io_{name}.yaml"))  # fmt: skip
     for name in CRDS:
-        wait_until(
-            lambda n=name: kubectl(
-                kubeconfig, "get", "crd", f"{n}.cert-manager.io",
-                "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}",
-            ) == "True",
-            timeout=60, what=f"the {name}.cert-manager.io CRD Established",
-        )  # fmt: skip
+
+        def established(crd: str = f"{name}.cert-manager.io") -> bool:
+            jsonpath = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+            return kubectl(kubeconfig, "get", "crd", crd, "-o", jsonpath) == "True"
+
+        wait_until(established, timeout=60, what=f"the {name}.cert-manager.io CRD Established")
