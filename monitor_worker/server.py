@@ -326,7 +326,8 @@ class Worker:
     async def openapi(self, request: web.Request) -> web.Response:
         if self.service is None:
             return _json_response({"error": f"not ready: {self.problem or 'starting'}"}, 503)
-        return _json_response(openapi_document(self.service.profile.schema))
+        open_events = self.token.enabled and self.config.ingestion.kserve_logger_without_token
+        return _json_response(openapi_document(self.service.profile.schema, open_events))
 
 
 @web.middleware

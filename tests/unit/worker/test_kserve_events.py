@@ -154,3 +154,16 @@ def test_json_bodies_pass(content_type):
 
 def test_other_errors_count_as_invalid():
     assert refusal_reason(PayloadError("inputs", "bad")) == "invalid"
+
+
+def test_the_openapi_document_says_what_cloudevents_may_answer_and_need():
+    from monitor_worker.openapi import openapi_document
+    from monitor_worker.schema import DataSchema, Feature
+
+    schema = DataSchema((Feature("x", "numerical"),), "binary-classification")
+    post = openapi_document(schema)["paths"]["/v1/cloudevents"]["post"]
+    assert {"415", "422", "400", "401"} <= set(post["responses"])
+    assert post["security"] == [{"bearer": []}]
+    open_post = openapi_document(schema, cloudevents_without_token=True)["paths"]
+    assert open_post["/v1/cloudevents"]["post"]["security"] == []
+    assert open_post["/v1/records"]["post"]["security"] == [{"bearer": []}]
