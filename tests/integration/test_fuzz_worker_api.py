@@ -27,12 +27,16 @@ CHECKS = (
 )
 
 
-def test_schemathesis_finds_nothing(tmp_path):
+@pytest.mark.parametrize("kserve_logger", [False, True], ids=["token", "kserve-logger"])
+def test_schemathesis_finds_nothing(tmp_path, kserve_logger):
+    """``kserve-logger``: /v1/cloudevents without the token (ingestion.kserveLoggerWithoutToken),
+    the other endpoints with it; the ignored_auth check holds the document to that."""
     token = tmp_path / "token"
     token.write_text("fuzz-token")
+    open_events = ", kserveLoggerWithoutToken: true" if kserve_logger else ""
     config = (EXAMPLES / "worker.yaml").read_text().replace(
         "path: examples/reference.csv", f"path: {EXAMPLES / 'reference.csv'}"
-    ) + f"ingestion: {{authTokenFile: {token}}}\n"
+    ) + f"ingestion: {{authTokenFile: {token}{open_events}}}\n"
     cfg_path = tmp_path / "worker.yaml"
     cfg_path.write_text(config)
     worker = WorkerProcess(tmp_path / "w", argv=["--config", str(cfg_path), "--port", "0"])
