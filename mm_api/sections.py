@@ -357,7 +357,7 @@ class SegmentSpec(Section):
         default=10,
         ge=1,
         le=100,
-        description="Distinct values kept per header or annotation; an event bringing one more is refused (422), not given a series of its own.",
+        description="Distinct values kept per header or annotation, and distinct segments (combinations); an event bringing one more is refused (422), not given series of its own.",
     )
 
 

@@ -182,16 +182,22 @@ def event_segment(headers: Mapping[str, str], spec: SegmentSpec) -> tuple[tuple[
 
 
 class SegmentValues:
-    """The distinct values admitted per segment key, at most ``max_values`` each, first come
-    first kept. An event bringing one more is refused (422) rather than given figures of its
-    own: the number of series stays bounded whatever clients put in their headers."""
+    """The distinct values admitted per segment key, and the distinct segments (combinations
+    of values), at most ``max_values`` each, first come first kept. An event bringing one
+    more is refused (422) rather than given figures of its own: the number of series stays
+    bounded (per endpoint, at most ``max_values`` segments besides the empty one) whatever
+    clients put in their headers."""
 
     def __init__(self, max_values: int) -> None:
         self.max_values = max_values
         self._values: dict[str, dict[str, None]] = {}  # key -> values in order of arrival
+        self._segments: dict[tuple[tuple[str, str], ...], None] = {}
 
     def admit(self, segment: tuple[tuple[str, str], ...]) -> None:
-        """Admit every value of ``segment`` or none (a refused event leaves nothing behind)."""
+        """Admit every value of ``segment`` and the segment itself, or nothing (a refused
+        event leaves nothing behind)."""
+        if not segment or segment in self._segments:
+            return
         new = []
         for key, value in segment:
             seen = self._values.get(key, {})
@@ -205,19 +211,38 @@ class SegmentValues:
                     f"kserve.segments.maxValues={self.max_values} are kept ({kept}, ...)", 422,
                 )  # fmt: skip
             new.append((key, value))
+        if len(self._segments) >= self.max_values:
+            raise EventRefused(
+                SEGMENT_LIMIT, "segment",
+                f"{_label(segment)!r} would be segment {len(self._segments) + 1}; at most "
+                f"kserve.segments.maxValues={self.max_values} combinations are kept", 422,
+            )  # fmt: skip
         for key, value in new:
             self._values.setdefault(key, {})[value] = None
+        self._segments[segment] = None
 
     def values(self, key: str) -> list[str]:
         return list(self._values.get(key, {}))
 
+    def segments(self) -> list[tuple[tuple[str, str], ...]]:
+        return list(self._segments)
+
     # -- snapshots: without them a restart would admit max_values new values again ------------
 
-    def to_dict(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in self._values.items()}
+    def to_dict(self) -> dict[str, list]:
+        return {"segments": [[list(kv) for kv in seg] for seg in self._segments]}
 
-    def load(self, data: dict[str, list[str]]) -> None:
-        self._values = {k: dict.fromkeys(v[: self.max_values]) for k, v in data.items()}
+    def load(self, data: dict[str, list]) -> None:
+        self._values, self._segments = {}, {}
+        for seg in data.get("segments", [])[: self.max_values]:
+            segment = tuple((str(k), str(v)) for k, v in seg)
+            self._segments[segment] = None
+            for key, value in segment:
+                self._values.setdefault(key, {})[value] = None
+
+
+def _label(segment: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{k}={v}" for k, v in segment)
 
 
 def event_key(

@@ -97,6 +97,19 @@ def test_a_refused_event_admits_none_of_its_values():
     with pytest.raises(EventRefused):
         values.admit((("serving.example.org/tier", "gold"), ("X-Team", "risk")))
     assert values.values("serving.example.org/tier") == []  # not half admitted
+    assert values.segments() == [(("X-Team", "fraud"),)]
+
+
+def test_combinations_are_bounded_too():
+    """Two keys of 3 values each could make 9 segments: at most maxValues are kept."""
+    values = SegmentValues(max_values=3)
+    for team, tier in (("a", "x"), ("b", "y"), ("c", "z"), ("a", "x")):
+        values.admit((("X-Team", team), ("tier", tier)))
+    with pytest.raises(EventRefused) as e:
+        values.admit((("X-Team", "a"), ("tier", "y")))  # known values, a new combination
+    assert (e.value.field, e.value.reason) == ("segment", "segment-limit")
+    assert len(values.segments()) == 3
+    values.admit(())  # no segment at all: always the endpoint's own figures
 
 
 def test_admitted_values_survive_a_snapshot():
@@ -104,9 +117,10 @@ def test_admitted_values_survive_a_snapshot():
     values.admit((("X-Team", "fraud"), ("k", "v")))
     restored = SegmentValues(max_values=2)
     restored.load(json.loads(json.dumps(values.to_dict())))
-    restored.admit((("X-Team", "risk"),))
+    assert restored.segments() == values.segments()
+    restored.admit((("X-Team", "risk"), ("k", "v")))
     with pytest.raises(EventRefused):
-        restored.admit((("X-Team", "growth"),))
+        restored.admit((("X-Team", "growth"), ("k", "v")))
 
 
 def test_overlong_values_are_refused():
