@@ -69,8 +69,8 @@ image-text: setup ## build the image's text variant (the [text] extra; Dockerfil
 bench: setup ## run the benchmarks in bench/ and append the figures to docs/benchmarks.md
 	bench/run_all.sh
 
-demo: setup ## the whole journey, narrated, on a local cluster (DEMO_KEEP=1 leaves it running)
-	@$(PY) -m demo
+demo: setup ## the whole journey, narrated, on a local cluster (DEMO_KEEP=1 leaves it running; KSERVE=1: through KServe's agent and payload logger)
+	@$(PY) -m demo $(if $(KSERVE),--kserve)
 
 demo-down: ## stop a demo left running (DEMO_KEEP=1, or interrupted hard)
 	@$(PY) -m demo down

@@ -164,9 +164,12 @@ INGESTION = Row("row_ingestion", "Ingestion", (
           (q(f"sum by ({BY_MONITOR}, endpoint, code) ({_rate(m.INGEST_REQUESTS.series)})",
              "{{endpoint}} {{code}}"),), "reqps", 6),
     Panel("ingest_refusals", "timeseries", "Refused: 429s and errors",
-          "Overload (429) and refused or failed requests (4xx, 5xx) per second.",
+          "Overload (429) and refused or failed requests (4xx, 5xx) per second, and KServe "
+          "logger events refused whole, by why.",
           (q(f"sum by ({BY_MONITOR}, endpoint, code) "
-             f"({_rate(m.INGEST_REQUESTS.series, REFUSED)})", "{{endpoint}} {{code}}"),),
+             f"({_rate(m.INGEST_REQUESTS.series, REFUSED)})", "{{endpoint}} {{code}}"),
+           q(f"sum by ({BY_MONITOR}, reason) ({_rate(m.KSERVE_EVENTS_REFUSED.series)})",
+             "kserve {{reason}}")),
           "reqps", 6),
     Panel("ingest_queue_depth", "timeseries", "Ingest queue depth",
           "Batches accepted and waiting to be applied.",

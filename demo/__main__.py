@@ -7,7 +7,9 @@ Everything it starts is stopped at the end (also on Ctrl-C or an error) unless `
 (``DEMO_KEEP=1``); ``python -m demo down`` stops a demo left running.
 
 ``--ci`` shortens the phases and prints a ``RESULT:`` line; the exit code says whether the
-health changed and the alert arrived."""
+health changed and the alert arrived. ``--kserve`` (``make demo KSERVE=1``) takes the KServe
+path instead: the model behind KServe's own agent, whose payload logger feeds the worker over
+https (:mod:`demo.kserve`)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from devcluster.controlplane import REPO
 from devcluster.tools import TOOLS_BIN, Cluster
 
-from . import install, monitor, realpods, server, stack, state, venv, watch
+from . import install, kserve, monitor, realpods, server, stack, state, venv, watch
 from .narrate import Narrator
 from .oip import request_body
 from .state import Running
@@ -41,6 +43,9 @@ def rel(path: Path) -> str:
 
 
 class Demo:
+    #: The ModelMonitor the demo follows.
+    namespace, name = monitor.NAMESPACE, monitor.NAME
+
     def __init__(self, args: argparse.Namespace, n: Narrator, running: Running) -> None:
         self.args = args
         self.n = n
@@ -245,11 +250,14 @@ class Demo:
         predicted, proba = infer(self.model_url, sample)
         self.n.say(f"  -> predict {predicted}, fraud probability {[round(p, 3) for p in proba]}")
 
+    def _alerts(self) -> list[dict]:
+        return watch.alerts(self.stack.alertmanager, self.namespace, self.name)
+
     def _has_alert(self, severity: str) -> bool:
-        return any(a["labels"].get("severity") == severity for a in watch.alerts(self.stack.alertmanager))  # fmt: skip
+        return any(a["labels"].get("severity") == severity for a in self._alerts())
 
     def _health_message(self) -> str:
-        st = watch.status(self.kube)
+        st = watch.status(self.kube, self.namespace, self.name)
         cond = next((c for c in st.get("conditions", []) if c["type"] == "Healthy"), {})
         return f"health {st.get('health')!r}: {cond.get('reason')}: {cond.get('message')}"
 
@@ -264,8 +272,8 @@ class Demo:
         seen_alerts: set[str] = set()
         while True:
             elapsed = time.monotonic() - t0
-            h = watch.health(self.kube) or "-"
-            active = [a for a in watch.alerts(self.stack.alertmanager) if a["labels"].get("severity") in SEVERE]  # fmt: skip
+            h = watch.health(self.kube, self.namespace, self.name) or "-"
+            active = [a for a in self._alerts() if a["labels"].get("severity") in SEVERE]
             changed = False
             if not self.healths or self.healths[-1] != h:
                 if self.healths:
@@ -302,7 +310,7 @@ class Demo:
         if s.get("errors"):
             traffic += f", {s['errors']} errors (last: {s.get('lastError')})"
         self.n.say(f"--- {self.n.clock()}  {traffic}")
-        self.n.cmd(watch.GET_MM, watch.get_mm(self.kube))
+        self.n.cmd(watch.get_mm_command(self.namespace), watch.get_mm(self.kube, self.namespace))
         self.n.say("  alerts in Alertmanager:")
         for line in watch.alert_lines(active):
             self.n.say(f"    {line}")
@@ -311,7 +319,7 @@ class Demo:
         transitions = " -> ".join(h for h in self.healths if h != "-")
         names = ", ".join(
             f"{a['labels']['alertname']} ({a['labels'].get('severity')})"
-            for a in watch.alerts(self.stack.alertmanager)
+            for a in self._alerts()
             if a["labels"].get("severity") in SEVERE
         )
         after = f"{self.first_alert[0]:.0f}s" if self.first_alert else "-"
@@ -337,11 +345,25 @@ class Demo:
         )
 
 
+class KServeDemo(Demo):
+    """The KServe path (:mod:`demo.kserve`): its own steps, the same watching and narration."""
+
+    namespace, name = kserve.NAMESPACE, kserve.NAME
+
+    def run(self) -> bool:
+        return kserve.run(self)
+
+    def keep_instructions(self) -> None:
+        kserve.keep_instructions(self)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("command", nargs="?", choices=["run", "down"], default="run")
     parser.add_argument("--ci", action="store_true", help="shorter phases, for tests")
+    parser.add_argument("--kserve", action="store_true",
+                        help="the KServe path: the model behind KServe's agent, its logger feeding the worker")  # fmt: skip
     parser.add_argument("--keep", action="store_true", default=os.environ.get("DEMO_KEEP") == "1",
                         help="leave everything running at the end (DEMO_KEEP=1)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
@@ -360,9 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     state.interrupt_on_signals()
 
     n = Narrator(STEPS)
-    n.banner("Model Monitor: the local demo" + (" (CI mode)" if args.ci else ""))
+    path = " (KServe path)" if args.kserve else ""
+    n.banner("Model Monitor: the local demo" + path + (" (CI mode)" if args.ci else ""))
     running = Running(args.workdir)
-    demo = Demo(args, n, running)
+    demo = (KServeDemo if args.kserve else Demo)(args, n, running)
     ok = False
     try:
         ok = demo.run()

@@ -59,50 +59,72 @@ def create(kube: Cluster, reference_csv: Path, say_cmd) -> None:
     say_cmd(f"kubectl patch mm {NAME} -n {NAMESPACE} --type=merge -p '{patch}'", out)
 
 
-def wait_configured(kube: Cluster, timeout: float = 90) -> dict:
+def wait_configured(
+    kube: Cluster, timeout: float = 90, namespace: str = NAMESPACE, name: str = NAME
+) -> dict:
     """Until the operator reconciled the latest spec and reports Ready."""
 
+    def get_mm() -> dict:
+        return json.loads(kube.kubectl("get", "mm", name, "-n", namespace, "-o", "json"))
+
     def done() -> bool:
-        mm = get(kube, "mm", NAME)
+        mm = get_mm()
         st = mm.get("status") or {}
         ready = any(
             c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", [])
         )
         return ready and st.get("observedGeneration") == mm["metadata"]["generation"]
 
-    wait_until(done, timeout=timeout, what=f"ModelMonitor {NAMESPACE}/{NAME} Ready", interval=0.5)
-    return get(kube, "mm", NAME)
+    wait_until(done, timeout=timeout, what=f"ModelMonitor {namespace}/{name} Ready", interval=0.5)
+    return get_mm()
 
 
 def start_worker(kube: Cluster, workdir: Path) -> WorkerProcess:
     return PodRunner(kube.kubeconfig, NAMESPACE, WORKER, workdir).start()
 
 
-def wire_prometheus(kube: Cluster, prom: Prometheus, worker: WorkerProcess) -> list[dict]:
+def wire_prometheus(
+    kube: Cluster,
+    prom: Prometheus,
+    worker: WorkerProcess,
+    namespace: str = NAMESPACE,
+    service: str = WORKER,
+    workdir: Path | None = None,
+) -> list[dict]:
     """Scrape the worker as the Prometheus Operator would from the ServiceMonitor (job = the
-    Service's name, namespace label) and load the PrometheusRule's groups. Returns the rules."""
-    sm = get(kube, "servicemonitor", WORKER)
-    endpoint = sm["spec"]["endpoints"][0]
-    prom.scrape_configs = [
-        {
-            "job_name": f"serviceMonitor/{NAMESPACE}/{WORKER}/0",
-            "scrape_interval": endpoint.get("interval", "2s"),
-            "metrics_path": endpoint.get("path", "/metrics"),
-            "static_configs": [
-                {
-                    "targets": [f"127.0.0.1:{worker.port}"],
-                    "labels": {
-                        "namespace": NAMESPACE,
-                        "job": WORKER,
-                        "service": WORKER,
-                        "endpoint": endpoint.get("port", "http"),
-                        "pod": f"{WORKER}-local",
-                    },
-                }
-            ],
-        }
-    ]
-    groups = get(kube, "prometheusrule", WORKER)["spec"]["groups"]
+    Service's name, namespace label; https with its CA and server name when it says so) and
+    load the PrometheusRule's groups. Returns the rules."""
+
+    def get_ns(kind: str, name: str) -> dict:
+        return json.loads(kube.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
+
+    endpoint = get_ns("servicemonitor", service)["spec"]["endpoints"][0]
+    job = {
+        "job_name": f"serviceMonitor/{namespace}/{service}/0",
+        "scrape_interval": endpoint.get("interval", "2s"),
+        "metrics_path": endpoint.get("path", "/metrics"),
+        "static_configs": [
+            {
+                "targets": [f"127.0.0.1:{worker.port}"],
+                "labels": {
+                    "namespace": namespace,
+                    "job": service,
+                    "service": service,
+                    "endpoint": endpoint.get("port", "http"),
+                    "pod": f"{service}-local",
+                },
+            }
+        ],
+    }
+    tls = endpoint.get("tlsConfig")
+    if endpoint.get("scheme") == "https" and tls and workdir is not None:
+        ca = tls["ca"]["configMap"]
+        ca_file = workdir / "scrape-ca.crt"
+        ca_file.write_text(get_ns("configmap", ca["name"])["data"][ca["key"]])
+        job["scheme"] = "https"
+        job["tls_config"] = {"ca_file": str(ca_file), "server_name": tls["serverName"]}
+    prom.scrape_configs = [job]
+    groups = get_ns("prometheusrule", service)["spec"]["groups"]
     prom.set_rule_groups(groups)
     prom.wait_for(
         lambda: any(t["health"] == "up" for t in prom.targets()),

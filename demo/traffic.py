@@ -3,7 +3,9 @@
 Each tick it draws transactions from :mod:`demo.data`, asks the model (MLServer) for
 predictions, sends them to the monitor worker as records with ids (``POST /v1/records``),
 and a couple of seconds later sends their ground truth (``POST /v1/labels``), as a fraud team
-learns it from chargebacks. The phase is read from ``<dir>/mode`` each tick: ``healthy``
+learns it from chargebacks. With ``--via-kserve`` the model is asked through KServe's agent
+with a ``Ce-Id`` per request and nothing is posted as records: the agent's payload logger
+delivers the inferences, and the labels name the rows ``<Ce-Id>/<i>``. The phase is read from ``<dir>/mode`` each tick: ``healthy``
 (the world the model was trained on) or ``drifted`` (a new market: drift=1.0, and a share of
 labels flipped). Counters go to ``<dir>/stats.json``."""
 
@@ -13,6 +15,7 @@ import argparse
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.error
@@ -43,6 +46,10 @@ class Traffic:
         }
         self.pending: deque[tuple[float, list[dict]]] = deque()
         self.tick = 0
+        self.context: ssl.SSLContext | None = None
+        if args.ca_file:  # a worker serving https, reached on 127.0.0.1: the chain is checked
+            self.context = ssl.create_default_context(cafile=str(args.ca_file))
+            self.context.check_hostname = False
 
     def mode(self) -> str:
         try:
@@ -58,7 +65,7 @@ class Traffic:
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
             method="POST",
         )
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.context) as r:
             r.read()
 
     def one_batch(self) -> None:
@@ -68,6 +75,14 @@ class Traffic:
         drifted = mode == "drifted"
         data = transactions(n, seed=seed, drift=1.0 if drifted else 0.0)
         truth = flip_labels(data["label"], self.args.flip, seed) if drifted else data["label"]
+        if self.args.via_kserve:
+            ce_id = f"tx-{self.tick:06d}"
+            infer(self.args.model_url, data, headers={"Ce-Id": ce_id})
+            ids = [f"{ce_id}/{i}" for i in range(n)] if n > 1 else [ce_id]
+            self.stats["predictions"] += n
+            labels = [{"id": ids[i], "label": int(truth[i])} for i in range(n)]
+            self.pending.append((time.monotonic() + self.args.label_delay, labels))
+            return
         predicted, fraud_probability = infer(self.args.model_url, data)
         ids = [f"tx-{self.tick:06d}-{i:03d}" for i in range(n)]
         records = [
@@ -118,11 +133,24 @@ class Traffic:
 class TrafficProcess:
     """The demo's handle on the generator: start it, switch its phase, read its counters."""
 
-    def __init__(self, workdir: Path, model_url: str, worker_url: str, token: str | None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        model_url: str,
+        worker_url: str,
+        token: str | None,
+        *,
+        via_kserve: bool = False,
+        ca: str | None = None,
+    ) -> None:
+        """``via_kserve``: ``model_url`` is KServe's agent, whose logger feeds the worker;
+        ``ca``: the worker serves https with this CA (PEM)."""
         self.dir = workdir
         self.model_url = model_url
         self.worker_url = worker_url
         self.token = token
+        self.via_kserve = via_kserve
+        self.ca = ca
         self.process: Process | None = None
 
     def start(self) -> TrafficProcess:
@@ -137,6 +165,12 @@ class TrafficProcess:
             token_file.touch(mode=0o600)
             token_file.write_text(self.token)
             argv += ["--token-file", str(token_file)]
+        if self.via_kserve:
+            argv.append("--via-kserve")
+        if self.ca:
+            ca_file = self.dir / "worker-ca.crt"
+            ca_file.write_text(self.ca)
+            argv += ["--ca-file", str(ca_file)]
         self.process = Process(
             "traffic", argv, self.dir / "traffic.log", env={"PYTHONPATH": str(REPO)}, cwd=REPO
         ).start()
@@ -162,6 +196,9 @@ def main() -> None:
     p.add_argument("--model-url", required=True, help="MLServer base URL")
     p.add_argument("--worker-url", required=True, help="monitor worker base URL")
     p.add_argument("--token-file", type=Path, help="bearer token of the worker's ingestion API")
+    p.add_argument("--via-kserve", action="store_true",
+                   help="--model-url is KServe's agent: its logger sends the inferences")  # fmt: skip
+    p.add_argument("--ca-file", type=Path, help="CA bundle of a worker serving https")
     p.add_argument("--dir", type=Path, required=True, help="holds mode and stats.json")
     p.add_argument("--rate", type=float, default=40, help="transactions per second")
     p.add_argument("--batch", type=int, default=20, help="transactions per request")

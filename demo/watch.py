@@ -13,30 +13,34 @@ from .monitor import NAME, NAMESPACE
 GET_MM = f"kubectl get mm -n {NAMESPACE} -o wide"
 
 
-def get_mm(kube: Cluster) -> str:
-    return kube.kubectl("get", "mm", "-n", NAMESPACE, "-o", "wide")
+def get_mm_command(namespace: str = NAMESPACE) -> str:
+    return f"kubectl get mm -n {namespace} -o wide"
 
 
-def health(kube: Cluster) -> str:
+def get_mm(kube: Cluster, namespace: str = NAMESPACE) -> str:
+    return kube.kubectl("get", "mm", "-n", namespace, "-o", "wide")
+
+
+def health(kube: Cluster, namespace: str = NAMESPACE, name: str = NAME) -> str:
     return kube.kubectl(
-        "get", "mm", NAME, "-n", NAMESPACE, "-o", "jsonpath={.status.health}", check=False
+        "get", "mm", name, "-n", namespace, "-o", "jsonpath={.status.health}", check=False
     ).strip()
 
 
-def status(kube: Cluster) -> dict:
-    out = kube.kubectl("get", "mm", NAME, "-n", NAMESPACE, "-o", "json", check=False)
+def status(kube: Cluster, namespace: str = NAMESPACE, name: str = NAME) -> dict:
+    out = kube.kubectl("get", "mm", name, "-n", namespace, "-o", "json", check=False)
     try:
         return json.loads(out).get("status") or {}
     except ValueError:
         return {}
 
 
-def alerts(am: Alertmanager) -> list[dict]:
+def alerts(am: Alertmanager, namespace: str = NAMESPACE, name: str = NAME) -> list[dict]:
     """The monitor's active alerts in Alertmanager, most severe first."""
     rank = {"critical": 0, "warning": 1, "info": 2}
     active = [
         a
-        for a in am.alerts(namespace=NAMESPACE, modelmonitor=NAME)
+        for a in am.alerts(namespace=namespace, modelmonitor=name)
         if a["status"]["state"] == "active"
     ]
     return sorted(active, key=lambda a: (rank.get(a["labels"].get("severity"), 9), a["labels"]["alertname"]))  # fmt: skip
@@ -52,9 +56,9 @@ def alert_lines(active: list[dict]) -> list[str]:
     ]
 
 
-def describe_excerpt(kube: Cluster) -> str:
+def describe_excerpt(kube: Cluster, namespace: str = NAMESPACE, name: str = NAME) -> str:
     """``kubectl describe mm``, briefly: its Conditions as one line each, and its Events."""
-    lines = kube.kubectl("describe", "mm", NAME, "-n", NAMESPACE).splitlines()
+    lines = kube.kubectl("describe", "mm", name, "-n", namespace).splitlines()
     conditions: list[dict[str, str]] = []
     events: list[str] = []
     section = None

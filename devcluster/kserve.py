@@ -2,7 +2,10 @@
 (the sidecar that holds KServe's payload logger) run as a local process in front of a model
 server, and the InferenceService CRD installed into a local control plane.
 
-The agent is KServe's unmodified ``cmd/agent``; what it sends is described in docs/kserve.md."""
+The agent is KServe's unmodified ``cmd/agent``; what it sends is described in docs/kserve.md.
+For an https log URL it reads its CA bundle from the fixed path ``/etc/tls/logger/<file>``
+(a ConfigMap volume in a pod): :class:`LoggerTls` runs it in a private mount namespace where
+that path, and the Service's name in ``/etc/hosts``, exist for it alone."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -36,6 +40,7 @@ AGENT_LOCK_TIMEOUT = 600.0
 # The agent answers these itself (knative's drainer and probe handler): 200 "queue" once its
 # readiness probe of the model server passes. Probe requests are not logged.
 PROBE_HEADERS = {"User-Agent": "kube-probe/1.35", "K-Network-Probe": "queue"}
+FAILED_SENDS = ("Send did not return an HTTP response", "Failed to send cloud event")
 
 
 def kserve_dir() -> Path:
@@ -74,6 +79,59 @@ def install_inferenceservice_crd(kubeconfig: Path) -> None:
     )  # fmt: skip
 
 
+#: Where KServe's agent reads the logger's CA bundle (pkg/constants: LoggerCaCertMountPath).
+LOGGER_CA_DIR = "/etc/tls/logger"
+DEFAULT_CA_FILE = "service-ca.crt"  # the agent's --logger-ca-cert-file default
+
+
+@dataclass(frozen=True)
+class LoggerTls:
+    """What a pod gives the agent for an https log URL: the CA bundle mounted at
+    /etc/tls/logger (here ``ca_dir``, bind-mounted, so rewriting a file in it is what the
+    kubelet does when the ConfigMap changes), and the worker Service's name resolving to
+    the worker (here ``hosts`` added to /etc/hosts, e.g. ``{"mm-fraud.ml.svc": "127.0.0.1"}``).
+
+    The agent then runs under ``unshare --mount`` (root): /etc is an overlay whose writes land
+    in the agent's work directory, and nothing outside its mount namespace changes."""
+
+    ca_dir: Path
+    hosts: dict[str, str]
+    ca_file: str = DEFAULT_CA_FILE
+
+    def wrap(self, argv: list[str], workdir: Path) -> list[str]:
+        upper, work = workdir / "etc-upper", workdir / "etc-work"
+        for d in (upper, work):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+        hosts = "".join(f"{ip} {name}\n" for name, ip in self.hosts.items())
+        script = (
+            "set -e; "
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc; "
+            f"mkdir -p {LOGGER_CA_DIR}; mount --bind {self.ca_dir} {LOGGER_CA_DIR}; "
+            f"printf '{hosts}' >> /etc/hosts; "
+            'exec "$@"'
+        )
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
+                "agent", *argv]  # fmt: skip
+
+    def args(self) -> list[str]:
+        return ["--logger-ca-cert-file", self.ca_file]
+
+
+def can_run_logger_tls() -> str | None:
+    """Why :class:`LoggerTls` cannot work on this machine (None when it can)."""
+    if os.geteuid() != 0:
+        return "needs root for unshare --mount (the agent's CA path /etc/tls/logger is fixed)"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "true"], capture_output=True
+    )
+    if probe.returncode != 0:
+        return f"unshare --mount fails here: {probe.stderr.decode(errors='replace').strip()}"
+    return None
+
+
 @dataclass(frozen=True)
 class LoggerSettings:
     """What an InferenceService's ``spec.predictor.logger`` and its metadata turn into on the
@@ -108,22 +166,32 @@ class KServeAgent:
     response is posted as a CloudEvent to ``logger.url``. The agent binds all interfaces
     (``--port`` takes a port, not an address)."""
 
-    def __init__(self, workdir: Path, component_port: int, logger: LoggerSettings) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        component_port: int,
+        logger: LoggerSettings,
+        tls: LoggerTls | None = None,
+    ) -> None:
         self.workdir = workdir
         self.component_port = component_port
         self.logger = logger
+        self.tls = tls
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: Process | None = None
         self._lock: IO[str] | None = None
 
     def argv(self) -> list[str]:
-        return [
+        argv = [
             str(agent_binary()),
             "--port", str(self.port),
             "--component-port", str(self.component_port),
             *self.logger.args(),
         ]  # fmt: skip
+        if self.tls is None:
+            return argv
+        return self.tls.wrap([*argv, *self.tls.args()], self.workdir)
 
     def env(self) -> dict[str, str]:
         # The agent refuses to start without it; it probes the model server with it.
@@ -131,7 +199,13 @@ class KServeAgent:
             "tcpSocket": {"port": self.component_port, "host": "127.0.0.1"},
             "successThreshold": 1,
         }
-        return {"SERVING_READINESS_PROBE": json.dumps(probe)}
+        return {
+            "SERVING_READINESS_PROBE": json.dumps(probe),
+            # knative's logging config for the agent's zap logger, without its production
+            # sampling (after 100 identical lines in a second, 1 in 100): sent_statuses counts
+            # the "Sent with status code" lines, which would be dropped above 100 events/s.
+            "SERVING_LOGGING_CONFIG": json.dumps({"sampling": None}),
+        }
 
     def start(self, timeout: float = 60) -> KServeAgent:
         argv = self.argv()  # builds the agent first if needed: not under the lock
@@ -190,11 +264,14 @@ class KServeAgent:
         return codes
 
     def send_failures(self) -> list[str]:
-        """Events the logger could not deliver at all (connection refused, timeouts)."""
+        """Events the logger could not deliver (connection refused, timeouts, a certificate
+        it does not trust), as pkg/logger/worker.go logs them: ``Send did not return an HTTP
+        response: <error>`` (the transport failed), or an error followed by ``Failed to send
+        cloud event`` (the event could not even be built)."""
         return [
             str(d.get("message", "")) + " " + str(d.get("error", ""))
             for d in self.log_events()
-            if str(d.get("message", "")).startswith("Failed to send cloud event")
+            if any(m in str(d.get("message", "")) for m in FAILED_SENDS)
         ]
 
     def wait_sent(self, count: int, timeout: float = 30) -> list[int]:

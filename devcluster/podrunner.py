@@ -6,7 +6,10 @@ Two things differ from a pod, on purpose and nowhere else:
 - absolute mount paths (in args, env values and the mounted files) are mapped to the local
   directories that stand for the volumes;
 - the listen address becomes 127.0.0.1 and a free port (what a port-forward gives), because
-  tests listen on loopback only."""
+  tests listen on loopback only.
+
+A container whose probes use HTTPS serves https: its client trusts ``ca`` (PEM), by default
+the ``ca.crt`` of the ConfigMap ``<deployment>-ca`` the operator writes beside it."""
 
 from __future__ import annotations
 
@@ -121,9 +124,17 @@ class PodRunner:
                 raise NotImplementedError(f"env {e['name']}: {e}")
         return out
 
-    def start(self) -> WorkerProcess:
+    def https(self) -> bool:
+        probe = self.container.get("readinessProbe") or {}
+        return (probe.get("httpGet") or {}).get("scheme") == "HTTPS"
+
+    def start(self, ca: str | None = None) -> WorkerProcess:
         self._materialise()
-        worker = WorkerProcess(self.workdir, argv=[], env=self.env(), port=self.port)
+        if self.https() and ca is None:
+            ca = self._get("configmap", f"{self.deployment}-ca")["data"]["ca.crt"]
+        worker = WorkerProcess(
+            self.workdir, argv=[], env=self.env(), port=self.port, ca=ca if self.https() else None
+        )
         worker.argv = self.argv()
         worker.start()
         token_mount = next((p for p in self.mounts if "token" in p), None)

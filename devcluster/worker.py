@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.error
@@ -20,7 +21,12 @@ from .tools import REPO
 
 class WorkerProcess:
     """``python -m monitor_worker`` with a config file (dict or path) on a free port; tests,
-    the demo and the benchmarks all start workers with it. ``cpu`` pins it to one core."""
+    the demo and the benchmarks all start workers with it. ``cpu`` pins it to one core.
+
+    ``ca``: the worker serves https (its config has ``tls``); requests trust that PEM bundle.
+    They reach the worker on 127.0.0.1, so the chain is verified but not the name (clients
+    that check the name, like KServe's agent, reach it by its Service's name; see
+    devcluster.kserve)."""
 
     def __init__(
         self,
@@ -32,10 +38,15 @@ class WorkerProcess:
         cwd: Path | None = None,
         port: int | None = None,
         cpu: int | None = None,
+        ca: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ssl_context: ssl.SSLContext | None = None
+        if ca is not None:
+            self.ssl_context = ssl.create_default_context(cadata=ca)
+            self.ssl_context.check_hostname = False
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         if argv is None:
             assert config is not None
@@ -113,7 +124,7 @@ class WorkerProcess:
             hdrs["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
                 raw = r.read()
                 status = r.status
         except urllib.error.HTTPError as e:
@@ -143,5 +154,7 @@ class WorkerProcess:
         return doc
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            self.url + "/metrics", timeout=5, context=self.ssl_context
+        ) as r:
             return r.read().decode()

@@ -196,6 +196,12 @@ INGEST_BATCH_DURATION = Metric(
     "modelmonitor_ingest_batch_duration_seconds", "histogram", "Time to parse and apply one batch."
 )
 SNAPSHOT_FAILURES = _c("snapshot_failures", "Snapshots that could not be written.")
+KSERVE_EVENTS_REFUSED = _c(
+    "kserve_events_refused",
+    "KServe payload-logger events refused whole (4xx), by why: structured-mode, batched, "
+    "binary-tensor, not-inference, partner-refused, segment-limit, invalid.",
+    "reason",
+)
 
 # -- the shared store of replicas ------------------------------------------------------------------
 STORE_REACHABLE = _g("store_reachable", "1 when the shared store answered the last flush, else 0.")

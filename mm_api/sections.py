@@ -9,6 +9,7 @@ API server (the worker's file)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -246,7 +247,7 @@ DriftThreshold = Annotated[float, Field(gt=0, description=_DRIFT_THRESHOLD)]
 
 
 class FeatureDriftOverride(Section):
-    name: str = Field(min_length=1, description="Column name.")
+    name: str = Field(min_length=1, max_length=253, description="Column name.")
     method: DriftMethod | None = Field(default=None, description=_DRIFT_METHOD)
     threshold: float | None = Field(default=None, gt=0, description=_DRIFT_THRESHOLD)
     enabled: bool = Field(default=True, description=_ENABLED)
@@ -561,6 +562,46 @@ class AlertsSpec(Section):
     )
 
 
+# -- KServe's payload logger -----------------------------------------------------------------------
+
+#: A request header name as KServe's logger puts it in ``ce-metadata`` (``logger.metadataHeaders``).
+HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+#: An annotation key as KServe's logger puts it in ``ce-annotations`` (``logger.metadataAnnotations``).
+ANNOTATION_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+
+
+class SegmentSpec(Section):
+    """Segments: figures kept apart per value of allow-listed request headers or
+    InferenceService annotations that KServe's logger forwards."""
+
+    headers: list[Annotated[str, Field(pattern=HEADER_NAME, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Request headers (the InferenceService's logger.metadataHeaders) whose values segment the figures; matched case-insensitively.",
+    )
+    annotations: list[Annotated[str, Field(pattern=ANNOTATION_KEY, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=5,
+        description="InferenceService annotations (logger.metadataAnnotations) whose values segment the figures.",
+    )
+    max_values: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Distinct values kept per header or annotation, and distinct segments (combinations); an event bringing one more is refused (422), not given series of its own.",
+    )
+
+
+class KServeSpec(Section):
+    """How events of KServe's payload logger are told apart: always by ``ce-endpoint``
+    (default or canary), and by the segments allow-listed here."""
+
+    segments: SegmentSpec = Field(
+        default_factory=SegmentSpec,
+        description="Segments from the allow-listed ce-metadata headers and ce-annotations.",
+    )
+
+
 class MonitorSections(Section):
     """The sections the worker evaluates; the ModelMonitor spec embeds the same ones."""
 
@@ -595,6 +636,10 @@ class MonitorSections(Section):
         json_schema_extra=crd(
             **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
         ),
+    )
+    kserve: KServeSpec = Field(
+        default_factory=KServeSpec,
+        description="Events of KServe's payload logger: canary and default kept apart, optional segments.",
     )
 
 
@@ -669,3 +714,37 @@ def check_data_fits(data: DataColumns, sections: MonitorSections) -> None:
             f"drift.multivariate: {DATA_RULES[0].message}; data.features declares "
             f"{len(features)} (per-feature drift covers one feature: remove drift.multivariate)"
         )
+
+
+def _text_series_cel(descriptor: str) -> str:
+    return f"self.data.features.filter(f, f.type == 'text').map(f, f.name + '.{descriptor}')"
+
+
+#: The CEL side of :func:`check_drift_features` (where the spec declares its features): a name
+#: is a feature or one of a text feature's descriptor series (``review.has_link``).
+DRIFT_FEATURES_RULE = Cel(
+    "!has(self.drift) || !has(self.drift.features) || !has(self.data) || "
+    "!has(self.data.features) || "
+    # sets.contains (not all/exists): the API server's cost budget admits it for 2000 x 2000.
+    "sets.contains(self.data.features.map(f, f.name)"
+    + "".join(f" + {_text_series_cel(d)}" for d in TEXT_DESCRIPTORS)
+    + ", self.drift.features.map(o, o.name))",
+    "drift.features[].name must name one of data.features (or a text feature's "
+    "<name>.<descriptor> series)",
+    ".drift.features",
+)
+
+
+def check_drift_features(
+    overrides: list[FeatureDriftOverride], features: list[str], texts: Iterable[str] = ()
+) -> None:
+    """Every per-feature drift override names a feature or a text feature's descriptor
+    series: a typo would otherwise be ignored and the feature tested with the defaults.
+    ``features``: declared or inferred names; ``texts``: those of text features."""
+    known = set(features) | {f"{t}.{d}" for t in texts for d in TEXT_DESCRIPTORS}
+    for i, o in enumerate(overrides):
+        if o.name not in known:
+            listed = ", ".join(sorted(known)[:20])
+            raise ValueError(
+                f"drift.features[{i}].name: {o.name!r} is not a feature (features: {listed})"
+            )

@@ -4,6 +4,7 @@ schema is generated from these types (:mod:`mm_api.crd`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -12,6 +13,7 @@ from .alerting import ModelAlertsSpec
 from .durations import Duration
 from .sections import (
     DATA_RULES,
+    DRIFT_FEATURES_RULE,
     TASK_RULES,
     Cel,
     DataColumns,
@@ -21,6 +23,7 @@ from .sections import (
     Section,
     Task,
     check_data_fits,
+    check_drift_features,
     check_drift_overrides,
     check_fits_task,
     crd,
@@ -181,6 +184,49 @@ class ResourcesSpec(Section):
 
 class AuthSpec(Section):
     enabled: bool = Field(default=True, description=_ENABLED)
+    kserve_logger: bool = Field(
+        default=False,
+        description="Accept KServe's payload logger (POST /v1/cloudevents) without a token, as it sends none; /v1/records and /v1/labels keep the token. Needs model.targetRef.kind InferenceService and worker.networkPolicy.enabled, so that only the predictor's pods (and Prometheus and the operator) reach the worker.",
+    )
+
+
+class IssuerRef(Section):
+    name: str = Field(min_length=1, max_length=253, description="Name of the issuer.")
+    kind: Literal["Issuer", "ClusterIssuer"] = Field(
+        default="Issuer", description="Issuer (in the monitor's namespace) or ClusterIssuer."
+    )
+    group: str = Field(default="cert-manager.io", description="API group of the issuer.")
+
+
+#: Durations of whole minutes or more: a certificate renewed every few seconds helps nobody.
+_TLS_DURATION_RULE = Cel(
+    "!has(self.duration) || !self.duration.matches('^([0-9]+(ms|s))+$')",
+    "must be at least a minute, written in m, h, d or w (e.g. 90d)",
+    ".duration",
+)
+
+
+class TlsSpec(Section):
+    crd_rules = (_TLS_DURATION_RULE,)
+
+    enabled: bool = Field(
+        default=False,
+        description="Serve https on the worker's port (ingestion, /metrics, /v1/status, probes) with a certificate for its Service; the operator writes the CA bundle KServe's logger mounts (docs/kserve.md).",
+    )
+    duration: Duration = Field(
+        default="90d",
+        description="Validity of the certificates the operator issues; each is replaced after two thirds of it.",
+    )
+    issuer_ref: IssuerRef | None = Field(
+        default=None,
+        description="A cert-manager Issuer or ClusterIssuer issues the certificate instead of the operator (needs the cert-manager.io/v1 API; its CA is then yours to distribute).",
+    )
+
+    @model_validator(mode="after")
+    def _minutes(self) -> TlsSpec:
+        if re.fullmatch(r"([0-9]+(ms|s))+", self.duration):
+            raise ValueError(f"duration: {_TLS_DURATION_RULE.message}")
+        return self
 
 
 class NetworkPolicySpec(Section):
@@ -305,6 +351,10 @@ class WorkerSpec(Section):
         default_factory=AuthSpec,
         description="Bearer-token authentication of ingestion, with a token in a Secret the operator creates.",
     )
+    tls: TlsSpec = Field(
+        default_factory=TlsSpec,
+        description="https on the worker's port, with a certificate the operator issues and rotates (or cert-manager).",
+    )
     network_policy: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec,
         description="Limit the worker's ingress to the model's pods and Prometheus.",
@@ -341,12 +391,30 @@ REFERENCE_RULES = (
 )
 
 
+#: Unauthenticated ingestion only where the NetworkPolicy limits who reaches the worker.
+KSERVE_LOGGER_RULE = Cel(
+    "!has(self.worker) || !has(self.worker.auth) || !has(self.worker.auth.kserveLogger) || "
+    "!self.worker.auth.kserveLogger || (self.model.targetRef.kind == 'InferenceService' && "
+    "has(self.worker.networkPolicy) && has(self.worker.networkPolicy.enabled) && "
+    "self.worker.networkPolicy.enabled)",
+    "worker.auth.kserveLogger needs model.targetRef.kind InferenceService and "
+    "worker.networkPolicy.enabled: true (only the predictor's pods may then reach the worker)",
+    ".worker.auth.kserveLogger",
+)
+
+
 class ModelMonitorSpec(MonitorSections):
-    crd_rules = TASK_RULES + DATA_RULES + REFERENCE_RULES
+    crd_rules = (
+        *TASK_RULES,
+        *DATA_RULES,
+        *REFERENCE_RULES,
+        DRIFT_FEATURES_RULE,
+        KSERVE_LOGGER_RULE,
+    )
     #: The CRD (and docs/api.md) lists the model first, as users write it.
     crd_field_order: ClassVar[tuple[str, ...]] = (
         "model", "data", "window", "drift", "outliers", "quality", "estimation", "labels",
-        "alerts", "measures", "prometheus", "worker",
+        "alerts", "measures", "kserve", "prometheus", "worker",
     )  # fmt: skip
 
     model: ModelRef = Field(description="The model being monitored.")
@@ -376,6 +444,17 @@ class ModelMonitorSpec(MonitorSections):
             if self.drift.multivariate is not None:
                 raise ValueError(REFERENCE_RULES[1].message)
         check_drift_overrides(self.data, self.drift)
+        if self.data.features is not None:
+            check_drift_features(
+                self.drift.features,
+                [f.name for f in self.data.features],
+                [f.name for f in self.data.features if f.type == "text"],
+            )
+        w = self.worker
+        if w.auth.kserve_logger and not (
+            self.model.target_ref.kind == "InferenceService" and w.network_policy.enabled
+        ):
+            raise ValueError(KSERVE_LOGGER_RULE.message)
         return self
 
 

@@ -18,6 +18,7 @@ from .sections import (
     Section,
     Task,
     check_data_fits,
+    check_drift_features,
     check_drift_overrides,
     check_fits_task,
     format_validation_error,
@@ -78,6 +79,23 @@ class IngestionSpec(Section):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_queue: int = Field(default=64, ge=1, description="Batches waiting; more get 429.")
     auth_token_file: str | None = None
+    #: POST /v1/cloudevents without the token (KServe's logger sends none); the operator sets
+    #: it only behind a NetworkPolicy that admits the InferenceService's predictor pods.
+    kserve_logger_without_token: bool = False
+
+
+class CertificateFiles(Section):
+    cert_file: str = Field(min_length=1, description="PEM certificate chain (leaf first).")
+    key_file: str = Field(min_length=1, description="PEM private key of the certificate.")
+
+
+class TlsConfig(Section):
+    """https on the listening port. Of the pairs whose files exist, the worker serves the one
+    whose certificate became valid last (and is valid now), and looks again every few seconds:
+    a mounted Secret that changes, or a pair issued ahead of time whose ``notBefore`` passes,
+    is picked up without a restart (docs/kserve.md, "Rotation")."""
+
+    certificates: list[CertificateFiles] = Field(min_length=1, max_length=4)
 
 
 class SnapshotSpec(Section):
@@ -131,12 +149,19 @@ class WorkerConfig(MonitorSections):
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
     store: StoreSpec | None = None
     embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
+    tls: TlsConfig | None = None
 
     @model_validator(mode="after")
     def _fits_task(self) -> WorkerConfig:
         check_fits_task(self.model.task, self)
         check_data_fits(self.data, self)
         check_drift_overrides(self.data, self.drift)
+        if self.data.features is not None:
+            check_drift_features(
+                self.drift.features,
+                [f.name for f in self.data.features],
+                [f.name for f in self.data.features if f.type == "text"],
+            )
         return self
 
 

@@ -46,9 +46,13 @@ class Ingestion:
         )
         self.snapshot_failures = make(Counter, m.SNAPSHOT_FAILURES)
         self.store_flush_failures = make(Counter, m.STORE_FLUSH_FAILURES)
+        self.kserve_events_refused = make(Counter, m.KSERVE_EVENTS_REFUSED)
 
     def request(self, endpoint: str, code: int) -> None:
         self.requests.labels(**self._labels, endpoint=endpoint, code=str(code)).inc()
+
+    def kserve_refused(self, reason: str) -> None:
+        self.kserve_events_refused.labels(**self._labels, reason=reason).inc()
 
 
 def families(labels: dict[str, str], samples: Iterable[Sample]) -> Iterator[Metric]:

@@ -102,10 +102,15 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"config {args.config} is valid; {len(service.profile.schema.features)} features")
         return 0
     from .server import run
+    from .tls import TlsError
 
     # A reference that cannot be used does not stop the worker (that would crash-loop in
     # Kubernetes): it serves /healthz, reports the cause on /readyz and retries.
-    run(config, load, args.host, args.port)
+    try:
+        run(config, load, args.host, args.port)
+    except TlsError as e:
+        print(f"monitor-worker: cannot serve https: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

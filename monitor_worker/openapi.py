@@ -117,7 +117,7 @@ def _cloudevent_body() -> dict[str, Any]:
     }
 
 
-def openapi_document(schema: DataSchema) -> dict[str, Any]:
+def openapi_document(schema: DataSchema, cloudevents_without_token: bool = False) -> dict[str, Any]:
     features = {f.name: _feature_value(f) for f in schema.features}
     id_schema: dict[str, Any] = {
         "oneOf": [
@@ -212,6 +212,16 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
             (503, "Shutting down."),
         )
     }
+    event_errors = {
+        str(code): {"description": text, "content": {"application/json": {"schema": ERROR}}}
+        for code, text in (
+            (
+                415,
+                "Not readable: structured-mode or batched CloudEvents, the binary tensor extension.",
+            ),
+            (422, "The other half of this ce-id was refused, or a segment value beyond the bound."),
+        )
+    }
     accepted = {
         "description": "Accepted: the data is in the window state.",
         "content": {"application/json": {"schema": {"type": "object"}}},
@@ -250,7 +260,8 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
             "/v1/cloudevents": {
                 "post": {
                     "summary": "KServe payload-logger CloudEvents (binary mode), joined by ce-id.",
-                    "security": security,
+                    # ingestion.kserveLoggerWithoutToken: KServe's logger sends no credentials.
+                    "security": [] if cloudevents_without_token else security,
                     "parameters": [
                         {
                             "name": "ce-id",
@@ -275,7 +286,7 @@ def openapi_document(schema: DataSchema) -> dict[str, Any]:
                         "required": True,
                         "content": {"application/json": {"schema": _cloudevent_body()}},
                     },
-                    "responses": {"200": accepted, **errors},
+                    "responses": {"200": accepted, **errors, **event_errors},
                 }
             },
             "/v1/status": {

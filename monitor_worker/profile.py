@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mm_api.sections import check_drift_features
 from mm_api.worker_config import WorkerConfig
 
 from .estimation import EstimationModels, fit_estimation
@@ -111,6 +112,8 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
 def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Profile:
     inferred = infer_features(reference, config) if reference is not None else None
     schema = schema_from_config(config, inferred)
+    # Declared features were checked with the config; inferred ones only now.
+    check_drift_features(config.drift.features, list(schema.names), [f.name for f in schema.texts])
     digest = hashlib.sha256(repr((schema, config.model.model_dump())).encode())
     profile = Profile(schema=schema, fingerprint="", class_index=_classes(config, reference))
     if reference is None:

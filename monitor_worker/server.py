@@ -1,8 +1,11 @@
 """HTTP API of the worker (aiohttp). Thin: authenticate, bound, queue, answer.
 
 - Ingestion (``POST /v1/records``, ``/v1/labels``, ``/v1/cloudevents``) needs the bearer token
-  when ``ingestion.authTokenFile`` is set (401 otherwise); probes, ``/metrics``, ``/v1/status``
-  and ``/openapi.json`` stay open for the kubelet and Prometheus.
+  when ``ingestion.authTokenFile`` is set (401 otherwise), except ``/v1/cloudevents`` with
+  ``ingestion.kserveLoggerWithoutToken`` (KServe's logger sends no credentials; the operator
+  sets it only behind a NetworkPolicy); probes, ``/metrics``, ``/v1/status`` and
+  ``/openapi.json`` stay open for the kubelet and Prometheus.
+- With ``tls``, everything is https on the same port (:mod:`.tls` reloads the certificate).
 - Bodies over ``ingestion.maxBodyBytes`` get 413; more than ``ingestion.maxQueue`` batches
   waiting get 429 with ``Retry-After``. A 2xx means the batch is in the window state.
 - Parsing and applying run on one thread, in arrival order; the event loop stays free.
@@ -28,11 +31,12 @@ from mm_api.durations import parse_duration
 from mm_api.worker_config import WorkerConfig
 
 from .exporter import Ingestion, WindowCollector
-from .ingest import PayloadError
+from .ingest import PayloadError, refusal_reason
 from .openapi import openapi_document
 from .reference import ReferenceDataError
 from .service import MonitorService
 from .store import StoreUnavailable
+from .tls import ServingCertificate
 
 log = logging.getLogger(__name__)
 WORKER: web.AppKey[Worker] = web.AppKey("worker", object)  # type: ignore[arg-type]
@@ -92,8 +96,14 @@ class Worker:
     cause, and loading is retried with backoff (30 s doubling to 5 min)."""
 
     RETRY_FIRST, RETRY_MAX = 30.0, 300.0
+    TLS_CHECK_INTERVAL = 5.0
 
-    def __init__(self, config: WorkerConfig, load: Callable[[], MonitorService]) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        load: Callable[[], MonitorService],
+        certificate: ServingCertificate | None = None,
+    ) -> None:
         self.config = config
         self.load = load
         self.service: MonitorService | None = None
@@ -105,6 +115,7 @@ class Worker:
         self.ready = False
         self.stopping = False
         self.token = TokenFile(config.ingestion.auth_token_file)
+        self.certificate = certificate
         self.registry = CollectorRegistry()
         labels = {"modelmonitor": config.monitor.name, "model": config.model.name}
         self.ingestion = Ingestion(self.registry, labels)
@@ -184,6 +195,15 @@ class Worker:
             await asyncio.sleep(interval)
             await self.save_snapshot()
 
+    async def _certificate_loop(self) -> None:
+        assert self.certificate is not None
+        while True:
+            await asyncio.sleep(self.TLS_CHECK_INTERVAL)
+            try:
+                self.certificate.refresh()
+            except Exception:
+                log.exception("checking the certificate files failed; retrying")
+
     async def _load(self) -> bool:
         loop = asyncio.get_running_loop()
         try:
@@ -223,6 +243,8 @@ class Worker:
             asyncio.create_task(self._snapshot_loop()),
             asyncio.create_task(self._flush_loop()),
         ]
+        if self.certificate is not None:
+            self._tasks.append(asyncio.create_task(self._certificate_loop()))
 
     async def stop(self, app: web.Application) -> None:
         """Graceful shutdown: the server stopped accepting; drain, save, stop."""
@@ -259,8 +281,15 @@ class Worker:
 
     # -- handlers ------------------------------------------------------------------------------
 
+    def _needs_token(self, endpoint: str) -> bool:
+        if not self.token.enabled:
+            return False
+        return not (endpoint == "cloudevents" and self.config.ingestion.kserve_logger_without_token)
+
     async def _ingest(self, request: web.Request, endpoint: str, apply) -> web.Response:
-        if self.token.enabled and not self.token.allows(request.headers.get("Authorization")):
+        if self._needs_token(endpoint) and not self.token.allows(
+            request.headers.get("Authorization")
+        ):
             self.ingestion.request(endpoint, 401)
             return _json_response(
                 {"error": "missing or wrong bearer token", "field": "Authorization"},
@@ -315,6 +344,8 @@ class Worker:
             result = await loop.run_in_executor(self.executor, apply, body)
         except PayloadError as e:
             self.ingestion.request(endpoint, e.status)
+            if endpoint == "cloudevents":
+                self.ingestion.kserve_refused(refusal_reason(e))
             return _json_response(e.to_json(), e.status)
         except StoreUnavailable as e:  # labels are joined in the store: nothing was applied
             self.ingestion.request(endpoint, 503)
@@ -348,7 +379,11 @@ class Worker:
         return await self._ingest(request, "labels", lambda b: self._current().ingest_labels(b))
 
     async def cloudevents(self, request: web.Request) -> web.Response:
-        headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("ce-")}
+        headers = {
+            k.lower(): v
+            for k, v in request.headers.items()
+            if k.lower().startswith("ce-") or k.lower() == "content-type"
+        }
         return await self._ingest(
             request, "cloudevents", lambda b: self._current().ingest_cloudevent(headers, b)
         )
@@ -378,7 +413,8 @@ class Worker:
     async def openapi(self, request: web.Request) -> web.Response:
         if self.service is None:
             return _json_response({"error": f"not ready: {self.problem or 'starting'}"}, 503)
-        return _json_response(openapi_document(self.service.profile.schema))
+        open_events = self.token.enabled and self.config.ingestion.kserve_logger_without_token
+        return _json_response(openapi_document(self.service.profile.schema, open_events))
 
 
 @web.middleware
@@ -395,8 +431,12 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         return _json_response({"error": "internal error"}, 500)
 
 
-def build_app(config: WorkerConfig, load: Callable[[], MonitorService]) -> web.Application:
-    worker = Worker(config, load)
+def build_app(
+    config: WorkerConfig,
+    load: Callable[[], MonitorService],
+    certificate: ServingCertificate | None = None,
+) -> web.Application:
+    worker = Worker(config, load, certificate)
     app = web.Application(middlewares=[_errors], client_max_size=config.ingestion.max_body_bytes)
     app[WORKER] = worker
     app.router.add_post("/v1/records", worker.records)
@@ -413,6 +453,13 @@ def build_app(config: WorkerConfig, load: Callable[[], MonitorService]) -> web.A
 
 
 def run(config: WorkerConfig, load: Callable[[], MonitorService], host: str, port: int) -> None:
-    app = build_app(config, load)
-    log.info("listening on http://%s:%d (pid %d)", host, port, os.getpid())
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None)
+    """Serve until SIGTERM; raises :class:`~monitor_worker.tls.TlsError` when ``tls`` is set
+    and no certificate can be read."""
+    certificate = ServingCertificate(config.tls) if config.tls is not None else None
+    app = build_app(config, load, certificate)
+    scheme = "https" if certificate else "http"
+    log.info("listening on %s://%s:%d (pid %d)", scheme, host, port, os.getpid())
+    web.run_app(
+        app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None,
+        ssl_context=certificate.context if certificate else None,
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from .ingest import (
     KServePairs,
     PayloadError,
     TypedDecoder,
+    check_event_body,
     decode_half,
     encode_half,
     event_kind,
@@ -111,19 +112,28 @@ class MonitorService:
         return {"accepted": len(truth.ids), "matched": matched, "unmatched": unmatched}
 
     def ingest_cloudevent(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-        """One half of a KServe payload-logger pair (binary mode); joined on ``ce-id``."""
+        """One half of a KServe payload-logger pair (binary mode); joined on ``ce-id``.
+        ``headers``: the ``ce-*`` headers and ``content-type``, lower case. A refused half
+        takes its partner with it (:meth:`KServePairs.refuse`)."""
         ce_id, kind = event_kind(headers)
-        parsed = _json(body)
         now = self.clock()
         for request in self.pairs.expire(now):
             self.state.add(request, now)  # its response never came: still the model's inputs
         schema = self.profile.schema
         half: Any
-        if kind == "request":
-            half = parse_inference_request(parsed, schema)
-        else:
-            half = parse_inference_response(parsed, schema)
-            response_columns(half, schema)  # refused now, not when its request comes
+        try:
+            check_event_body(headers.get("content-type", ""), body)
+            parsed = _json(body)
+            if kind == "request":
+                half = parse_inference_request(parsed, schema)
+            else:
+                half = parse_inference_response(parsed, schema)
+                response_columns(half, schema)  # refused now, not when its request comes
+        except PayloadError:
+            # In-process pairing drops the waiting partner; with a shared store the partner
+            # (on any replica) ages out of the store instead (docs/failure-modes.md).
+            self.pairs.refuse(ce_id, now)
+            raise
         if self.store is not None:
             # Paired in the store at the next flush, with a half any replica took.
             self.halves.append(

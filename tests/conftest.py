@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devcluster.certmanager import install_cert_manager_crds
 from devcluster.controlplane import (
     ControlPlane,
     service_account_kubeconfig,
@@ -21,6 +22,7 @@ from devcluster.redis import RedisServer
 from devcluster.tools import Cluster
 from tests.support.operator import (
     OPERATOR_NAMESPACE,
+    OPERATOR_POD_LABELS,
     OPERATOR_SA,
     OperatorProcess,
     grant_operator_rbac,
@@ -87,6 +89,12 @@ def inferenceservice_crd(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="session")
+def cert_manager_crds(cluster: Cluster) -> None:
+    """cert-manager's CRDs (not its controller: nothing issues) from its Go module."""
+    install_cert_manager_crds(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
 def operator_kubeconfig(cluster, tmp_path_factory):
     """A kubeconfig for the operator's ServiceAccount, bound to exactly the chart's rules."""
     install_crd(cluster.kubeconfig)
@@ -101,8 +109,14 @@ def operator_kubeconfig(cluster, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def operator(cluster, operator_kubeconfig, tmp_path_factory) -> Iterator[OperatorProcess]:
-    """The operator, watching all namespaces, started once for the session."""
-    op = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator-logs")).start()
+    """The operator, watching all namespaces, started once for the session. Its pod labels are
+    what the chart's would be (worker NetworkPolicies admit them)."""
+    op = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("operator-logs"),
+        MM_OPERATOR_NAMESPACE=OPERATOR_NAMESPACE,
+        MM_OPERATOR_POD_LABELS=OPERATOR_POD_LABELS,
+    ).start()
     try:
         yield op
     finally:

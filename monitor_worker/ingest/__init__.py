@@ -10,7 +10,8 @@ One module per form (see docs/ingestion.md and ``/openapi.json``):
 - :mod:`.typed`: both of those decoded straight from bytes when they are well formed
 - :mod:`.labels`: ``{"labels": [{"id": ..., "label": ...}]}`` (late ground truth)
 - :mod:`.kserve`: KServe payload-logger CloudEvents (v1 ``instances`` / ``predictions`` and v2
-  Open Inference Protocol ``inputs`` / ``outputs``), and the store that pairs their halves.
+  Open Inference Protocol ``inputs`` / ``outputs``), and the store that pairs their halves;
+  :mod:`.kserve_events` their envelope: half, endpoint, segment, and bodies refused whole.
 :mod:`.values` turns JSON lists into typed numpy columns for all of them; :mod:`.rich_values`
 does the same for texts, vectors and serving measures.
 """
@@ -18,16 +19,24 @@ does the same for texts, vectors and serving measures.
 from .batch import MAX_RECORDS_PER_BATCH, RESERVED_COLUMNS, Batch, GroundTruth, PayloadError
 from .columns import parse_columns
 from .kserve import (
-    REQUEST_TYPE,
-    RESPONSE_TYPE,
     KServePairs,
     decode_half,
     encode_half,
-    event_kind,
     join,
     parse_inference_request,
     parse_inference_response,
     response_columns,
+)
+from .kserve_events import (
+    REQUEST_TYPE,
+    RESPONSE_TYPE,
+    EventKey,
+    EventRefused,
+    SegmentValues,
+    check_event_body,
+    event_key,
+    event_kind,
+    refusal_reason,
 )
 from .labels import parse_labels
 from .rows import parse_records
@@ -48,14 +57,19 @@ __all__ = [
     "RESERVED_COLUMNS",
     "RESPONSE_TYPE",
     "Batch",
+    "EventKey",
+    "EventRefused",
     "GroundTruth",
     "KServePairs",
     "PayloadError",
+    "SegmentValues",
     "TypedDecoder",
     "categorical_column",
+    "check_event_body",
     "class_column",
     "decode_half",
     "encode_half",
+    "event_key",
     "event_kind",
     "id_column",
     "join",
@@ -65,6 +79,7 @@ __all__ = [
     "parse_inference_response",
     "parse_labels",
     "parse_records",
+    "refusal_reason",
     "response_columns",
     "score_column",
     "target_column",

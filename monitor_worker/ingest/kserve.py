@@ -1,7 +1,7 @@
-"""KServe's payload logger: binary-mode CloudEvents whose bodies are v1
+"""KServe's payload logger: the bodies of its binary-mode CloudEvents, v1
 (``instances``/``predictions``) or v2 Open Inference Protocol (``inputs``/``outputs``)
 requests and responses, and the store that pairs the two halves of each inference by
-``ce-id``."""
+``ce-id``. The envelope (headers, refusals before parsing): :mod:`.kserve_events`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ import orjson
 from ..schema import DataSchema
 from .batch import Batch, PayloadError
 from .columns import parse_columns
+from .kserve_events import PARTNER_REFUSED, EventRefused, not_an_inference
 from .rows import parse_records
 from .values import check_count, numeric_column, score_column, target_column
-
-REQUEST_TYPE = "org.kubeflow.serving.inference.request"
-RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 
 
 def parse_inference_request(doc: Any, schema: DataSchema) -> Batch:
@@ -46,7 +44,9 @@ def parse_inference_request(doc: Any, schema: DataSchema) -> Batch:
         dimensions = {f.name: f.dimension for f in schema.embeddings if f.dimension}
         columns = v2_tensors_to_columns(doc["inputs"], schema.names, "inputs", dimensions)
         return parse_columns({"columns": columns}, schema)
-    raise PayloadError("instances", 'expected a v1 "instances" or a v2 "inputs" body')
+    raise not_an_inference(
+        "instances", 'expected a v1 "instances" or a v2 "inputs" body (not an inference)'
+    )
 
 
 def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], list[Any] | None]:
@@ -61,6 +61,9 @@ def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], l
         return preds, None
     if isinstance(doc, dict) and "outputs" in doc:
         outputs = doc["outputs"]
+        if outputs == [] and "model_name" not in doc:
+            # Model metadata (GET /v2/models/<m>) has "name" and "outputs": [].
+            raise not_an_inference("outputs", "no tensors and no model_name: not an inference")
         if not isinstance(outputs, list) or not outputs:
             raise PayloadError("outputs", "expected a non-empty list of tensors")
         for j, t in enumerate(outputs):
@@ -82,7 +85,9 @@ def parse_inference_response(doc: Any, schema: DataSchema) -> tuple[list[Any], l
         else:
             raise PayloadError("outputs", "no prediction tensor")
         return preds, scores
-    raise PayloadError("predictions", 'expected a v1 "predictions" or a v2 "outputs" body')
+    raise not_an_inference(
+        "predictions", 'expected a v1 "predictions" or a v2 "outputs" body (not an inference)'
+    )
 
 
 def _argmax_classes(rows: list[list[Any]], schema: DataSchema, field: str) -> list[Any]:
@@ -198,17 +203,6 @@ HALF_TTL = 300.0  # seconds a half of a request/response pair waits for the othe
 MAX_UNPAIRED = 10_000
 
 
-def event_kind(headers: dict[str, str]) -> tuple[str, str]:
-    """(ce-id, "request" | "response") of a binary-mode CloudEvent's headers (lower case)."""
-    ce_id = headers.get("ce-id")
-    ce_type = headers.get("ce-type", "")
-    if not ce_id:
-        raise PayloadError("ce-id", "missing CloudEvents header")
-    if ce_type not in (REQUEST_TYPE, RESPONSE_TYPE):
-        raise PayloadError("ce-type", f"expected {REQUEST_TYPE} or {RESPONSE_TYPE}")
-    return ce_id, "request" if ce_type == REQUEST_TYPE else "response"
-
-
 Response = tuple[list[Any], list[Any] | None]  # (predictions, scores or None)
 
 
@@ -251,19 +245,41 @@ class KServePairs:
     """Halves of inferences waiting for their other half, by ``ce-id``, oldest first; a half
     leaves when its partner comes (:meth:`add` returns the pair), or by :meth:`expire` after
     ``ttl`` seconds or beyond ``max_unpaired`` halves. An expired request still describes the
-    model's inputs, so :meth:`expire` hands it back to be counted without a prediction."""
+    model's inputs, so :meth:`expire` hands it back to be counted without a prediction.
+
+    A half that was refused takes its partner with it (:meth:`refuse`): the waiting one is
+    dropped and one that comes later is refused too, so no inference is half accepted."""
 
     def __init__(self, ttl: float = HALF_TTL, max_unpaired: int = MAX_UNPAIRED) -> None:
         self.ttl = ttl
         self.max_unpaired = max_unpaired
         self._halves: OrderedDict[str, _Half] = OrderedDict()
+        self._refused: OrderedDict[str, float] = OrderedDict()  # ce-id -> when (not saved)
 
     def __len__(self) -> int:
         return len(self._halves)
 
+    def refuse(self, ce_id: str, now: float) -> None:
+        """The half ``ce-id`` was refused: drop its waiting partner, refuse a later one."""
+        self._halves.pop(ce_id, None)
+        self._refused.pop(ce_id, None)
+        self._refused[ce_id] = now
+        while self._refused and (
+            len(self._refused) > self.max_unpaired
+            or now - next(iter(self._refused.values())) >= self.ttl
+        ):
+            self._refused.popitem(last=False)
+
     def add(
         self, ce_id: str, kind: str, payload: Batch | Response, now: float
     ) -> tuple[Batch, Response] | None:
+        refused_at = self._refused.pop(ce_id, None)
+        if refused_at is not None and now - refused_at < self.ttl:
+            raise EventRefused(
+                PARTNER_REFUSED, "ce-id",
+                f"the other half of {ce_id[:80]!r} was refused, so this {kind} is dropped too",
+                422,
+            )  # fmt: skip
         other = self._halves.pop(ce_id, None)
         if other is None or other.kind == kind:
             self._halves[ce_id] = _Half(kind, payload, now)

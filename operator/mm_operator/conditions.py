@@ -66,6 +66,7 @@ class Reason:
     INVALID_SPEC = "InvalidSpec"
     APPLY_FAILED = "ApplyFailed"
     REFERENCE_NOT_FOUND = "ReferenceNotFound"
+    CERT_MANAGER_MISSING = "CertManagerMissing"
     # TargetFound
     FOUND = "Found"
     NOT_FOUND = "NotFound"
@@ -93,4 +94,4 @@ class Reason:
     INSUFFICIENT_DATA = "InsufficientData"
 
     #: Ready reasons after which a refresh reconciles again (the last attempt did not finish).
-    UNFINISHED = (None, APPLY_FAILED, REFERENCE_NOT_FOUND, INVALID_SPEC)
+    UNFINISHED = (None, APPLY_FAILED, REFERENCE_NOT_FOUND, CERT_MANAGER_MISSING, INVALID_SPEC)

@@ -9,7 +9,9 @@ One fetch serves every monitor for a couple of seconds, so 200 monitors cost one
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -22,16 +24,28 @@ from mm_api import metrics
 from mm_api.alerts import PREFIX
 from mm_api.status import WorkerStatus
 
-from .render import WORKER_PORT, Names
+from .render import WORKER_PORT, Names, scheme
 from .settings import Settings
 from .spec import Monitor
 from .status import Alert, HealthReading
 
 
-def _get_json(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> Any:
+def _get_json(
+    url: str,
+    timeout: float = 3.0,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> Any:
     req = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
         return json.loads(r.read())
+
+
+@functools.lru_cache(maxsize=256)
+def _client_context(ca: str | None) -> ssl.SSLContext:
+    """Verifies the worker's certificate with ``ca`` (PEM; None: the system's trust store),
+    and its name: the URL's host is the worker Service's DNS name."""
+    return ssl.create_default_context(cadata=ca) if ca else ssl.create_default_context()
 
 
 class _Cached:
@@ -117,6 +131,7 @@ class HealthReader:
 
     def worker_url(self, monitor: Monitor) -> str:
         return self.settings.worker_url_template.format(
+            scheme=scheme(monitor),
             service=Names(monitor.name).worker,
             namespace=monitor.namespace,
             port=WORKER_PORT,
@@ -125,13 +140,16 @@ class HealthReader:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, monitor: Monitor) -> HealthReading:
+    def read(self, monitor: Monitor, ca: str | None = None) -> HealthReading:
+        """``ca``: the CAs of a worker that serves https (PEM), for reads of its status."""
         key = (monitor.namespace, monitor.name)
         if self._am is not None or self.settings.prometheus_url:
-            return self._read_alerting(monitor, key)
-        return self._read_worker(monitor)
+            return self._read_alerting(monitor, key, ca)
+        return self._read_worker(monitor, ca)
 
-    def _read_alerting(self, monitor: Monitor, key: tuple[str, str]) -> HealthReading:
+    def _read_alerting(
+        self, monitor: Monitor, key: tuple[str, str], ca: str | None = None
+    ) -> HealthReading:
         source = "alertmanager" if self._am is not None else "prometheus"
         try:
             raw = self._am.get() if self._am is not None else self._prom_alerts.get()
@@ -154,7 +172,7 @@ class HealthReader:
         )
         if not self.settings.prometheus_url:
             # Alertmanager only: the figures come from the worker itself.
-            worker = self._read_worker(monitor)
+            worker = self._read_worker(monitor, ca)
             return HealthReading(
                 source,
                 alerts=alerts,
@@ -173,13 +191,11 @@ class HealthReader:
         enough = figures.pop("sufficient", None)
         return HealthReading(source, alerts=alerts, summary=figures, enough_data=enough)
 
-    def _read_worker(self, monitor: Monitor) -> HealthReading:
+    def _read_worker(self, monitor: Monitor, ca: str | None = None) -> HealthReading:
+        url = f"{self.worker_url(monitor)}/v1/status"
+        context = _client_context(ca) if url.startswith("https:") else None
         try:
-            st = _get_json(f"{self.worker_url(monitor)}/v1/status")
-        except urllib.error.HTTPError as e:
-            # A worker that cannot start (a reference it cannot use, estimation it refuses)
-            # answers 503 with the cause, naming the field: that is what the status shows.
-            return HealthReading("worker", error=_not_ready(e) or _describe(e))
+            st = _get_json(url, context=context)
         except Exception as e:
             return HealthReading("worker", error=_describe(e))
         return reading_from_worker_status(st)
@@ -207,14 +223,15 @@ def reading_from_worker_status(document: dict[str, Any]) -> HealthReading:
     return HealthReading("worker", alerts=alerts, summary=summary, enough_data=st.window.sufficient)
 
 
-def _not_ready(e: urllib.error.HTTPError) -> str | None:
-    try:
-        cause = json.loads(e.read()).get("error")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return f"worker not ready: {cause}" if e.code == 503 and isinstance(cause, str) else None
-
-
 def _describe(e: Exception) -> str:
+    if isinstance(e, urllib.error.HTTPError):
+        # A worker that cannot start (a reference it cannot use, estimation it refuses)
+        # answers 503 with the cause, naming the field: that is what the status shows.
+        try:
+            error = json.loads(e.read() or b"{}").get("error")
+        except (ValueError, OSError, AttributeError):
+            error = None
+        if isinstance(error, str) and error:
+            return f"worker not ready: {error}" if e.code == 503 else f"HTTP {e.code}: {error}"
     reason = getattr(e, "reason", None)
     return f"{type(e).__name__}: {reason or e}"

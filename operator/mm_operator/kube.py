@@ -52,6 +52,7 @@ RESOURCES = {
     ("monitoring.coreos.com/v1", "PrometheusRule"): Resource("monitoring.coreos.com/v1", "prometheusrules"),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): Resource("monitoring.coreos.com/v1alpha1", "alertmanagerconfigs"),
     ("serving.kserve.io/v1beta1", "InferenceService"): Resource("serving.kserve.io/v1beta1", "inferenceservices"),
+    ("cert-manager.io/v1", "Certificate"): Resource("cert-manager.io/v1", "certificates"),
     ("modelmonitor.io/v1alpha1", "ModelMonitor"): Resource("modelmonitor.io/v1alpha1", "modelmonitors"),
 }  # fmt: skip
 
@@ -176,6 +177,29 @@ class Kube:
             return self.get(api_version, kind, namespace, name)
         except NotFound:
             return None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        out = self.request(
+            "GET",
+            resource(api_version, kind).path(namespace),
+            query=[("labelSelector", label_selector)],
+        )
+        return list((out or {}).get("items") or [])
+
+    def merge_patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch: sets the keys given, removes those given as null, leaves the
+        rest (the operator patches Secrets it cannot read)."""
+        return self.request(
+            "PATCH",
+            resource(api_version, kind).path(namespace, name),
+            body=body,
+            query=[("fieldManager", FIELD_MANAGER)],
+            content_type="application/merge-patch+json",
+        )
 
     def create_if_absent(self, obj: dict[str, Any]) -> bool:
         """Create ``obj``; False when one of that name exists (409 AlreadyExists, not

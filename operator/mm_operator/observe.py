@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .certificates import TlsRecord
 from .conditions import Reason
 from .kube import Kube, NotFound
-from .render import Names
+from .render import Names, tls_mode
+from .settings import Settings
 from .spec import Monitor
 
 TARGET_API = {
@@ -67,7 +69,12 @@ def observe_target(kube: Kube, monitor: Monitor) -> TargetState:
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions", [])
         )
-        labels: dict[str, str] | None = {"serving.kserve.io/inferenceservice": ref.name}
+        # The labels KServe's controller puts on the predictor's pods (components/predictor.go):
+        # its transformer and explainer pods are not the model's.
+        labels: dict[str, str] | None = {
+            "serving.kserve.io/inferenceservice": ref.name,
+            "component": "predictor",
+        }
         containers = _predictor_containers((obj.get("spec") or {}).get("predictor") or {})
     else:
         spec = obj.get("spec") or {}
@@ -130,9 +137,45 @@ def observe_worker(kube: Kube, monitor: Monitor) -> WorkerState:
     return WorkerState(True, desired, available, reason, message)
 
 
+def observe_tls(kube: Kube, monitor: Monitor) -> TlsRecord | None:
+    """The record of the operator-issued certificates (None: none, or not issued here)."""
+    if tls_mode(monitor) != "operator":
+        return None
+    cm = kube.get_or_none("v1", "ConfigMap", monitor.namespace, Names(monitor.name).ca)
+    return TlsRecord.from_config_map(cm)
+
+
+def worker_ca(
+    kube: Kube, monitor: Monitor, settings: Settings, record: TlsRecord | None
+) -> str | None:
+    """The CAs to verify the worker's https with: the operator's own, or (cert-manager) what
+    the namespace's logger CA bundle holds, which is what KServe's logger trusts too."""
+    mode = tls_mode(monitor)
+    if mode == "operator":
+        return record.bundle if record else None
+    if mode == "cert-manager":
+        cm = kube.get_or_none("v1", "ConfigMap", monitor.namespace, settings.logger_ca_bundle)
+        return ((cm or {}).get("data") or {}).get(settings.logger_ca_file)
+    return None
+
+
 def check_prerequisites(kube: Kube, monitor: Monitor) -> list[Problem]:
     """Objects the spec points at that must exist before a worker can start."""
     problems: list[Problem] = []
+    issuer = monitor.spec.worker.tls.issuer_ref
+    if (
+        tls_mode(monitor) == "cert-manager"
+        and issuer is not None
+        and not kube.has_api("cert-manager.io/v1", "Certificate")
+    ):
+        problems.append(
+            Problem(
+                Reason.CERT_MANAGER_MISSING,
+                "spec.worker.tls.issuerRef",
+                f"{issuer.kind} {issuer.name}: the cert-manager.io/v1 API is not installed "
+                "(remove issuerRef to have the operator issue the certificate)",
+            )
+        )
     ref = monitor.spec.data.reference
     if ref is None:
         return problems

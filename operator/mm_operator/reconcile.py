@@ -6,6 +6,8 @@ freshest copy of the object, and :func:`publish` is the one place that writes st
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import logging
 import secrets
@@ -16,22 +18,29 @@ from typing import Any, Literal
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from mm_api.durations import parse_duration
 from mm_api.spec import API_VERSION, KIND
 
+from .certificates import CA_KEY, TlsRecord, make_issuance, plan
 from .conditions import READY, TARGET_FOUND, Reason, now_iso
 from .health import HealthReader
 from .kube import Kube, NotFound
 from .metrics import RECONCILE_SECONDS, RECONCILES, STATUS_REFRESHES
-from .observe import check_prerequisites, observe_target, observe_worker
+from .observe import check_prerequisites, observe_target, observe_tls, observe_worker, worker_ca
 from .render import (
     ALERTMANAGER_CONFIG,
     ALERTMANAGER_CONFIG_API,
+    LOGGER_CA_LABEL,
     TOKEN_ROTATION_ANNOTATION,
     WORKER_PORT,
     ClusterFacts,
     Names,
     render_children,
+    render_logger_ca_bundle,
+    render_tls_secret,
     render_token_secret,
+    service_names,
+    tls_mode,
 )
 from .settings import Settings
 from .spec import Monitor, SpecError, parse_monitor
@@ -147,15 +156,20 @@ def _reconcile(ctx: Context, body: dict[str, Any], read_health: bool) -> Result 
     alertmanager_config = kube.has_api(ALERTMANAGER_CONFIG_API, ALERTMANAGER_CONFIG)
     apply_error = None
     applied: tuple[str, ...] = tuple(previous.get("children") or ())
+    record = observe_tls(kube, monitor)
     if not problems:
         # Missing prerequisites leave existing children as they were: what already works
         # keeps working until the spec can be satisfied.
         try:
+            if tls_mode(monitor) == "operator":
+                record = _ensure_certificate(ctx, monitor, record)
             facts = ClusterFacts(
                 target.pod_labels,
                 prometheus_operator,
                 target_gpu=target.gpu,
                 alertmanager_config=alertmanager_config,
+                tls=record,
+                cert_manager=kube.has_api("cert-manager.io/v1", "Certificate"),
             )
             applied = _apply_children(ctx, body, monitor, facts)
         except ApiException as e:
@@ -177,7 +191,7 @@ def _reconcile(ctx: Context, body: dict[str, Any], read_health: bool) -> Result 
         worker=observe_worker(kube, monitor),
         prometheus_operator=prometheus_operator,
         routing_unavailable=monitor.spec.alerts.route is not None and not alertmanager_config,
-        health=ctx.health.read(monitor) if read_health and not problems else None,
+        health=_read_health(ctx, monitor, record) if read_health and not problems else None,
         children=applied,
     )
     status, events = compute_status(obs, previous, now_iso())
@@ -198,6 +212,8 @@ def _apply_children(
     if monitor.spec.worker.auth.enabled:
         _ensure_token(ctx, monitor, rotation, made_for)
         applied.append(f"Secret/{names.token}")
+    if facts.tls is not None:
+        applied.append(f"Secret/{names.tls}")
     children = render_children(monitor, ctx.settings, facts, token_rotation=rotation)
     for obj in children.objects:
         out = kube.apply(obj)
@@ -206,17 +222,86 @@ def _apply_children(
             if meta.get("uid") and meta.get("generation") is not None:
                 ctx.state.worker_generations[meta["uid"]] = meta["generation"]
         applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    ca_deleted = False
     for api_version, kind, name in children.absent:
         if kind == "Secret":
             # Secrets cannot be read (RBAC): the worker Deployment records whether a token
-            # was made for it.
-            if made_for is not None:
+            # was made for it, the CA ConfigMap whether a certificate was.
+            made = made_for is not None if name == names.token else ca_deleted
+            if made:
                 kube.delete(api_version, kind, monitor.namespace, name)
             continue
         existing = kube.get_or_none(api_version, kind, monitor.namespace, name)
         if existing is not None and _owned_by(existing, monitor):
             kube.delete(api_version, kind, monitor.namespace, name)
+            ca_deleted = ca_deleted or name == names.ca
+    if tls_mode(monitor) == "operator" or ca_deleted:
+        publish_logger_ca_bundle(ctx, monitor.namespace)
     return tuple(applied)
+
+
+def _ensure_certificate(ctx: Context, monitor: Monitor, record: TlsRecord | None) -> TlsRecord:
+    """Issue what is due (certificates.plan) into the serving certificate's Secret without
+    reading it: created when absent (409 otherwise), a slot merge-patched on rotation. The
+    record returned goes into the CA ConfigMap with the other children. Keys are never
+    logged, put in status or in events."""
+    kube, names = ctx.kube, Names(monitor.name)
+    tls = monitor.spec.worker.tls
+    duration = dt.timedelta(seconds=parse_duration(tls.duration))
+    dns = service_names(monitor)
+    now = dt.datetime.now(dt.UTC)
+    fresh = make_issuance("fresh", None, dns, tls.duration, duration, now)
+    created = {k: v for k, v in fresh.secret_data().items() if v is not None}
+    if kube.create_if_absent(render_tls_secret(monitor, ctx.settings, created)):
+        log.info("%s/%s: issued a certificate (slot a)", monitor.namespace, monitor.name)
+        return fresh.record
+    due = plan(record, dns, tls.duration, now)
+    if due is None:
+        assert record is not None
+        return record
+    issuance = (
+        fresh if due == "fresh" else make_issuance(due, record, dns, tls.duration, duration, now)
+    )
+    data = {
+        k: None if v is None else base64.b64encode(v.encode()).decode()
+        for k, v in issuance.secret_data().items()
+    }
+    kube.merge_patch("v1", "Secret", monitor.namespace, names.tls, {"data": data})
+    log.info(
+        "%s/%s: %s certificate in slot %s, served from %s",
+        monitor.namespace, monitor.name, "rotated" if due == "rotate" else "issued a",
+        issuance.slot, issuance.issued.not_before.isoformat(timespec="seconds"),
+    )  # fmt: skip
+    return issuance.record
+
+
+def publish_logger_ca_bundle(ctx: Context, namespace: str) -> None:
+    """The namespace's logger CA bundle from the CA ConfigMaps of its InferenceService
+    monitors (labelled LOGGER_CA_LABEL); deleted when none is left. A deleted monitor's CA
+    may stay until the next of these: harmless, as its key no longer exists."""
+    kube, settings = ctx.kube, ctx.settings
+    cas = []
+    for cm in sorted(
+        kube.list("v1", "ConfigMap", namespace, f"{LOGGER_CA_LABEL}=true"),
+        key=lambda c: c["metadata"]["name"],
+    ):
+        owner = next(
+            (o for o in cm["metadata"].get("ownerReferences") or [] if o.get("controller")), None
+        )
+        pem = (cm.get("data") or {}).get(CA_KEY)
+        if owner and pem and not cm["metadata"].get("deletionTimestamp"):
+            cas.append((owner, pem))
+    if cas:
+        kube.apply(render_logger_ca_bundle(namespace, settings, cas))
+        return
+    existing = kube.get_or_none("v1", "ConfigMap", namespace, settings.logger_ca_bundle)
+    labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+    if labels.get("app.kubernetes.io/managed-by") == "model-monitor-operator":
+        kube.delete("v1", "ConfigMap", namespace, settings.logger_ca_bundle)
+
+
+def _read_health(ctx: Context, monitor: Monitor, record: TlsRecord | None) -> Any:
+    return ctx.health.read(monitor, ca=worker_ca(ctx.kube, monitor, ctx.settings, record))
 
 
 def _owned_by(obj: dict[str, Any], monitor: Monitor) -> bool:
@@ -258,11 +343,16 @@ def refresh(
         if needs_reconcile(status, body.get("metadata", {}).get("generation")):
             STATUS_REFRESHES.labels(result="reconciled").inc()
             return reconcile(ctx, body, read_health=read_health, write=write)
-        STATUS_REFRESHES.labels(result="refreshed").inc()
         try:
             monitor = parse_monitor(body)
         except SpecError:
+            STATUS_REFRESHES.labels(result="refreshed").inc()
             return Result(status, [])
+        record = observe_tls(ctx.kube, monitor)
+        if tls_mode(monitor) == "operator" and certificate_due(monitor, record):
+            STATUS_REFRESHES.labels(result="reconciled").inc()
+            return reconcile(ctx, body, read_health=read_health, write=write)
+        STATUS_REFRESHES.labels(result="refreshed").inc()
         obs = Observation(
             **_base_observation(monitor),
             target=observe_target(ctx.kube, monitor),
@@ -270,12 +360,18 @@ def refresh(
             prometheus_operator=ctx.kube.has_api("monitoring.coreos.com/v1", "ServiceMonitor"),
             routing_unavailable=monitor.spec.alerts.route is not None
             and not ctx.kube.has_api(ALERTMANAGER_CONFIG_API, ALERTMANAGER_CONFIG),
-            health=ctx.health.read(monitor) if read_health else None,
+            health=_read_health(ctx, monitor, record) if read_health else None,
             children=tuple(status.get("children") or ()),
         )
         result = Result(*compute_status(obs, status, now_iso()))
         publish(ctx, body, result, write)
         return result
+
+
+def certificate_due(monitor: Monitor, record: TlsRecord | None) -> bool:
+    """Whether the operator-issued certificate must be issued or rotated now."""
+    now = dt.datetime.now(dt.UTC)
+    return plan(record, service_names(monitor), monitor.spec.worker.tls.duration, now) is not None
 
 
 def needs_reconcile(status: dict[str, Any], generation: int | None) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mm_api.worker_config import (
+    CertificateFiles,
     EmbedderSpec,
     Identity,
     IngestionSpec,
@@ -17,11 +18,13 @@ from mm_api.worker_config import (
     ReferenceSource,
     SnapshotSpec,
     StoreSpec,
+    TlsConfig,
     WorkerConfig,
     WorkerData,
     worker_config_yaml,
 )
 
+from .certificates import CA_KEY, SLOTS, TlsRecord, cert_key, dns_names, key_key
 from .routing import API_VERSION as ALERTMANAGER_CONFIG_API
 from .routing import KIND as ALERTMANAGER_CONFIG
 from .routing import render_alertmanager_config
@@ -35,6 +38,10 @@ CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
 REFERENCE_DIR = "/etc/model-monitor/reference"
 TOKEN_DIR = "/var/run/model-monitor/token"
 TOKEN_KEY = "token"
+TLS_DIR = "/var/run/model-monitor/tls"
+#: Labels the CA ConfigMap of a monitor whose target is an InferenceService: its CAs go into
+#: the namespace's logger CA bundle (:func:`render_logger_ca_bundle`).
+LOGGER_CA_LABEL = "modelmonitor.io/logger-ca"
 STATE_DIR = "/var/lib/model-monitor"
 RUN_AS = 65532  # the image's non-root user (see Dockerfile)
 CHECKSUM_ANNOTATION = "modelmonitor.io/config-checksum"
@@ -62,6 +69,10 @@ class ClusterFacts:
     target_gpu: bool = False
     #: The AlertmanagerConfig API (monitoring.coreos.com/v1alpha1) is served.
     alertmanager_config: bool = False
+    #: The CA ConfigMap's record of the operator-issued certificates (``worker.tls`` without
+    #: an issuerRef), as reconcile left it after issuing what was due.
+    tls: TlsRecord | None = None
+    cert_manager: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,14 @@ class Names:
     @property
     def state(self) -> str:  # PersistentVolumeClaim of the snapshots
         return f"mm-{self.monitor}-state"
+
+    @property
+    def tls(self) -> str:  # the serving certificate's Secret (and cert-manager Certificate)
+        return f"mm-{self.monitor}-tls"
+
+    @property
+    def ca(self) -> str:  # the CA ConfigMap: public CAs and the issuance record
+        return f"mm-{self.monitor}-ca"
 
 
 @dataclass
@@ -118,6 +137,27 @@ def selector_labels(monitor: Monitor) -> dict[str, str]:
         "app.kubernetes.io/instance": monitor.name,
         NAME_LABEL: monitor.name,
     }
+
+
+def tls_mode(monitor: Monitor) -> str | None:
+    """``operator`` (certificates issued here), ``cert-manager`` (an issuerRef), or None."""
+    tls = monitor.spec.worker.tls
+    if not tls.enabled:
+        return None
+    return "cert-manager" if tls.issuer_ref is not None else "operator"
+
+
+def service_names(monitor: Monitor) -> tuple[str, ...]:
+    """The DNS names the worker's certificate is for."""
+    return dns_names(Names(monitor.name).worker, monitor.namespace)
+
+
+def scheme(monitor: Monitor) -> str:
+    return "https" if monitor.spec.worker.tls.enabled else "http"
+
+
+def _port_name(monitor: Monitor) -> str:
+    return scheme(monitor)
 
 
 def _meta(monitor: Monitor, settings: Settings, name: str, **extra: Any) -> dict[str, Any]:
@@ -172,7 +212,8 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
         estimation=spec.estimation,
         labels=spec.labels,
         ingestion=IngestionSpec(
-            auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None
+            auth_token_file=f"{TOKEN_DIR}/{TOKEN_KEY}" if spec.worker.auth.enabled else None,
+            kserve_logger_without_token=spec.worker.auth.enabled and spec.worker.auth.kserve_logger,
         ),
         snapshot=SnapshotSpec(directory=STATE_DIR, interval=spec.worker.snapshot_interval),
         store=(
@@ -182,8 +223,26 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
         ),
         alerts=spec.alerts.worker_section(),
         measures=spec.measures,
+        kserve=spec.kserve,
         # The worker embeds texts (embed: true) on the GPU it was given, else on CPU.
         embedder=EmbedderSpec(device="cuda" if spec.worker.gpu is not None else "cpu"),
+        tls=_worker_tls(monitor),
+    )
+
+
+def _worker_tls(monitor: Monitor) -> TlsConfig | None:
+    mode = tls_mode(monitor)
+    if mode is None:
+        return None
+    if mode == "cert-manager":  # cert-manager's Secret: tls.crt, tls.key (and ca.crt)
+        pairs = [("tls.crt", "tls.key")]
+    else:
+        pairs = [(cert_key(slot), key_key(slot)) for slot in SLOTS]
+    return TlsConfig(
+        certificates=[
+            CertificateFiles(cert_file=f"{TLS_DIR}/{crt}", key_file=f"{TLS_DIR}/{key}")
+            for crt, key in pairs
+        ]
     )
 
 
@@ -245,6 +304,9 @@ def _volumes(monitor: Monitor) -> tuple[list[dict], list[dict]]:
     if monitor.spec.worker.auth.enabled:
         volumes.append({"name": "token", "secret": {"secretName": names.token}})
         mounts.append({"name": "token", "mountPath": TOKEN_DIR, "readOnly": True})
+    if monitor.spec.worker.tls.enabled:
+        volumes.append({"name": "tls", "secret": {"secretName": names.tls}})
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
     return volumes, mounts
 
 
@@ -356,6 +418,8 @@ def render_deployment(
 ) -> dict[str, Any]:
     names = Names(monitor.name)
     volumes, mounts = _volumes(monitor)
+    port = _port_name(monitor)
+    probe_scheme = {"scheme": "HTTPS"} if monitor.spec.worker.tls.enabled else {}
     container = {
         "name": "worker",
         "image": monitor.spec.worker.image or worker_image(monitor, settings),
@@ -369,20 +433,21 @@ def render_deployment(
             # The sentence model is read from its package; nothing is fetched or cached.
             *([{"name": "HF_HOME", "value": "/tmp/huggingface"}] if embeds_texts(monitor) else []),
         ],
-        "ports": [{"name": "http", "containerPort": WORKER_PORT, "protocol": "TCP"}],
+        "ports": [{"name": port, "containerPort": WORKER_PORT, "protocol": "TCP"}],
+        # The kubelet does not verify the certificate of an HTTPS probe.
         "readinessProbe": {
-            "httpGet": {"path": "/readyz", "port": "http"},
+            "httpGet": {"path": "/readyz", "port": port, **probe_scheme},
             "periodSeconds": 5,
             "failureThreshold": 3,
         },
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
+            "httpGet": {"path": "/healthz", "port": port, **probe_scheme},
             "initialDelaySeconds": 10,
             "periodSeconds": 10,
             "failureThreshold": 6,
         },
         "startupProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
+            "httpGet": {"path": "/healthz", "port": port, **probe_scheme},
             "periodSeconds": 2,
             "failureThreshold": 90,
         },
@@ -437,12 +502,14 @@ def render_deployment(
 
 def render_service(monitor: Monitor, settings: Settings, facts: ClusterFacts) -> dict[str, Any]:
     meta = _meta(monitor, settings, Names(monitor.name).worker)
+    port = _port_name(monitor)
     if not facts.prometheus_operator:
         # Without the Prometheus Operator, annotation-based discovery is the common fallback.
         meta["annotations"] = {
             "prometheus.io/scrape": "true",
             "prometheus.io/port": str(WORKER_PORT),
             "prometheus.io/path": "/metrics",
+            "prometheus.io/scheme": scheme(monitor),
         }
     return {
         "apiVersion": "v1",
@@ -451,9 +518,7 @@ def render_service(monitor: Monitor, settings: Settings, facts: ClusterFacts) ->
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(monitor),
-            "ports": [
-                {"name": "http", "port": WORKER_PORT, "targetPort": "http", "protocol": "TCP"}
-            ],
+            "ports": [{"name": port, "port": WORKER_PORT, "targetPort": port, "protocol": "TCP"}],
         },
     }
 
@@ -462,6 +527,23 @@ def render_service_monitor(monitor: Monitor, settings: Settings) -> dict[str, An
     sm = monitor.spec.prometheus.service_monitor
     meta = _meta(monitor, settings, Names(monitor.name).monitoring)
     meta["labels"] = {**meta["labels"], **sm.labels}
+    endpoint: dict[str, Any] = {
+        "port": _port_name(monitor),
+        "path": "/metrics",
+        "interval": sm.interval,
+    }
+    mode = tls_mode(monitor)
+    if mode is not None:
+        names = Names(monitor.name)
+        ca = (
+            {"configMap": {"name": names.ca, "key": CA_KEY}}
+            if mode == "operator"
+            else {"secret": {"name": names.tls, "key": "ca.crt"}}
+        )
+        # Prometheus scrapes the pod's address: the name to verify is the Service's.
+        endpoint.update(
+            scheme="https", tlsConfig={"ca": ca, "serverName": service_names(monitor)[0]}
+        )
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
@@ -469,7 +551,7 @@ def render_service_monitor(monitor: Monitor, settings: Settings) -> dict[str, An
         "spec": {
             "selector": {"matchLabels": selector_labels(monitor)},
             "namespaceSelector": {"matchNames": [monitor.namespace]},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": sm.interval}],
+            "endpoints": [endpoint],
         },
     }
 
@@ -492,6 +574,9 @@ def render_prometheus_rule(
 def render_network_policy(
     monitor: Monitor, settings: Settings, facts: ClusterFacts
 ) -> dict[str, Any]:
+    """Ingress to the worker's port from the model's pods (an InferenceService's predictor
+    pods), Prometheus and the operator itself (its ``/v1/status`` reads). With no peer known,
+    no ingress at all: an empty ``from`` would admit everyone."""
     np = monitor.spec.worker.network_policy
     sources: list[dict[str, Any]] = []
     if facts.target_pod_labels:
@@ -505,6 +590,17 @@ def render_network_policy(
         prometheus_peer["podSelector"] = {"matchLabels": dict(np.prometheus_pod_selector)}
     if prometheus_peer:
         sources.append(prometheus_peer)
+    if settings.operator_namespace and settings.operator_pod_labels:
+        sources.append(
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": settings.operator_namespace}
+                },
+                "podSelector": {"matchLabels": dict(settings.operator_pod_labels)},
+            }
+        )
+    # Probes come from the kubelet on the node and are not subject to policy.
+    ingress = [{"from": sources, "ports": [{"port": WORKER_PORT, "protocol": "TCP"}]}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -512,13 +608,7 @@ def render_network_policy(
         "spec": {
             "podSelector": {"matchLabels": selector_labels(monitor)},
             "policyTypes": ["Ingress"],
-            # Probes come from the kubelet on the node and are not subject to policy.
-            "ingress": [
-                {
-                    "from": sources,
-                    "ports": [{"port": WORKER_PORT, "protocol": "TCP"}],
-                }
-            ],
+            "ingress": ingress if sources else [],
         },
     }
 
@@ -602,11 +692,80 @@ def render_token_secret(
     }
 
 
+def render_ca_config_map(monitor: Monitor, settings: Settings, record: TlsRecord) -> dict[str, Any]:
+    """The CA ConfigMap: the CAs of the operator-issued certificates (``ca.crt``, the bundle
+    clients trust; one key per slot) and, in annotations, when the next issuance is due.
+    Public data only: the operator can read it back, unlike the Secret."""
+    meta = _meta(monitor, settings, Names(monitor.name).ca, annotations=record.annotations())
+    if monitor.spec.model.target_ref.kind == "InferenceService":
+        meta["labels"] = {**meta["labels"], LOGGER_CA_LABEL: "true"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": record.data()}
+
+
+def render_tls_secret(monitor: Monitor, settings: Settings, data: dict[str, str]) -> dict[str, Any]:
+    """The serving certificate's Secret as first created (later slots are merge patches)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(monitor, settings, Names(monitor.name).tls),
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def render_certificate(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    """A cert-manager Certificate for the worker's Service (``worker.tls.issuerRef``)."""
+    tls = monitor.spec.worker.tls
+    assert tls.issuer_ref is not None
+    names = Names(monitor.name)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta(monitor, settings, names.tls),
+        "spec": {
+            "secretName": names.tls,
+            "dnsNames": list(service_names(monitor)),
+            "duration": tls.duration,
+            "usages": ["server auth", "digital signature"],
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "issuerRef": tls.issuer_ref.model_dump(by_alias=True),
+            "secretTemplate": {"labels": object_labels(monitor, settings)},
+        },
+    }
+
+
+def render_logger_ca_bundle(
+    namespace: str, settings: Settings, cas: list[tuple[dict[str, Any], str]]
+) -> dict[str, Any]:
+    """The ConfigMap KServe's logger mounts at /etc/tls/logger (KServe's ``logger.caBundle``
+    names it, the same in every namespace; ``logger.caCertFile`` the key): the CAs of every
+    monitor in ``namespace`` whose target is an InferenceService. ``cas``: (owner reference,
+    CA PEM) per monitor; each owns the bundle, so it goes with the last of them."""
+    owners = [{**owner, "controller": False} for owner, _ in cas]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": settings.logger_ca_bundle,
+            "namespace": namespace,
+            "labels": {
+                **settings.default_labels,
+                "app.kubernetes.io/part-of": "model-monitor",
+                "app.kubernetes.io/managed-by": "model-monitor-operator",
+                "app.kubernetes.io/component": "logger-ca-bundle",
+            },
+            "ownerReferences": owners,
+        },
+        "data": {settings.logger_ca_file: "".join(pem for _, pem in cas)},
+    }
+
+
 def render_children(
     monitor: Monitor, settings: Settings, facts: ClusterFacts, token_rotation: str = ""
 ) -> Children:
     """Every object the ModelMonitor should own, in the order they are applied (the token
-    Secret apart: :func:`render_token_secret`, made only when absent or rotated)."""
+    and certificate Secrets apart: :func:`render_token_secret`, :mod:`certificates`, made
+    only when absent or due)."""
     names = Names(monitor.name)
     spec = monitor.spec
     children = Children()
@@ -622,6 +781,11 @@ def render_children(
             children.objects.append(render(monitor, settings))
         else:
             children.absent.append((api_version, kind, name))
+    mode = tls_mode(monitor)
+    if mode == "operator" and facts.tls is not None:
+        children.objects.append(render_ca_config_map(monitor, settings, facts.tls))
+    if mode == "cert-manager":
+        children.objects.append(render_certificate(monitor, settings))
     children.objects += [
         config_map,
         render_deployment(monitor, settings, facts, config_map, token_rotation),
@@ -648,4 +812,12 @@ def render_children(
         children.absent.append(("networking.k8s.io/v1", "NetworkPolicy", names.worker))
     if not spec.worker.auth.enabled:
         children.absent.append(("v1", "Secret", names.token))
+    if mode != "operator":
+        children.absent.append(("v1", "ConfigMap", names.ca))
+    if mode is None:
+        # After the CA ConfigMap: the Secret is deleted when that record existed (the
+        # operator cannot read the Secret to know). cert-manager's Secret stays cert-manager's.
+        children.absent.append(("v1", "Secret", names.tls))
+    if mode != "cert-manager" and facts.cert_manager:
+        children.absent.append(("cert-manager.io/v1", "Certificate", names.tls))
     return children

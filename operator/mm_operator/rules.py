@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from mm_api.alerts import (
+    WORKER_ABSENT,
+    WORKER_DOWN,
     AlertDef,
     Compare,
     ServingTarget,
@@ -62,6 +64,11 @@ def render_rule(monitor: Monitor, settings: Settings, d: AlertDef) -> dict[str, 
     }
 
 
+#: Alerts on the worker being scraped: a paused worker (``spec.worker.replicas: 0``) is absent
+#: on purpose, so they are not rendered for it.
+WORKER_PRESENCE = (WORKER_DOWN, WORKER_ABSENT)
+
+
 def serving_target(monitor: Monitor, target_gpu: bool = False) -> ServingTarget:
     ref = monitor.spec.model.target_ref
     return ServingTarget(ref.kind, ref.name, target_gpu)
@@ -73,6 +80,8 @@ def render_rule_groups(
     """All rule groups of a monitor, as the PrometheusRule's ``spec.groups``. ``target_gpu``:
     the target's pods request NVIDIA GPUs (GPU rules when ``servingHealth.gpu`` is auto)."""
     definitions = alert_definitions(monitor.ref, monitor.spec)
+    if monitor.spec.worker.replicas == 0:
+        definitions = [d for d in definitions if d.name not in WORKER_PRESENCE]
     if not definitions:
         return []
     groups = [

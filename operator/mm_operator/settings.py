@@ -41,8 +41,26 @@ class Settings(BaseModel):
         default=None, description="MM_ALERTMANAGER_URL: read firing alerts from here."
     )
     worker_url_template: str = Field(
-        default="http://{service}.{namespace}.svc:{port}",
-        description="MM_WORKER_URL_TEMPLATE: how the operator reaches a worker's /v1/status.",
+        default="{scheme}://{service}.{namespace}.svc:{port}",
+        description="MM_WORKER_URL_TEMPLATE: how the operator reaches a worker's /v1/status ({scheme} is https for workers with worker.tls).",
+    )
+    operator_namespace: str | None = Field(
+        default=None,
+        description="MM_OPERATOR_NAMESPACE: the operator pod's namespace; with MM_OPERATOR_POD_LABELS, worker NetworkPolicies admit it.",
+    )
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="MM_OPERATOR_POD_LABELS: k=v,k2=v2 labels of the operator pod (the chart sets both).",
+    )
+    logger_ca_bundle: str = Field(
+        default="model-monitor-logger-ca",
+        min_length=1,
+        description="MM_LOGGER_CA_BUNDLE: name of the ConfigMap, in each namespace, holding the CAs KServe's logger trusts (KServe's logger.caBundle).",
+    )
+    logger_ca_file: str = Field(
+        default="service-ca.crt",
+        min_length=1,
+        description="MM_LOGGER_CA_FILE: its key (KServe's logger.caCertFile; service-ca.crt is the agent's default).",
     )
     status_interval: float = Field(
         default=15.0, gt=0, description="MM_STATUS_INTERVAL: seconds between status refreshes."
@@ -88,6 +106,10 @@ ENV = {
     "prometheus_url": "MM_PROMETHEUS_URL",
     "alertmanager_url": "MM_ALERTMANAGER_URL",
     "worker_url_template": "MM_WORKER_URL_TEMPLATE",
+    "operator_namespace": "MM_OPERATOR_NAMESPACE",
+    "operator_pod_labels": "MM_OPERATOR_POD_LABELS",
+    "logger_ca_bundle": "MM_LOGGER_CA_BUNDLE",
+    "logger_ca_file": "MM_LOGGER_CA_FILE",
     "status_interval": "MM_STATUS_INTERVAL",
     "metrics_port": "MM_METRICS_PORT",
     "health_port": "MM_HEALTH_PORT",
@@ -96,12 +118,12 @@ ENV = {
 }
 
 
-def _parse_labels(text: str) -> dict[str, str]:
+def _parse_labels(text: str, var: str) -> dict[str, str]:
     labels = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or not key:
-            raise ValueError(f"MM_DEFAULT_LABELS: {part!r} is not key=value")
+            raise ValueError(f"{var}: {part!r} is not key=value")
         labels[key.strip()] = value.strip()
     return labels
 
@@ -115,8 +137,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             continue
         if field == "namespaces":
             raw[field] = [n.strip() for n in value.split(",") if n.strip()]
-        elif field == "default_labels":
-            raw[field] = _parse_labels(value)
+        elif field in ("default_labels", "operator_pod_labels"):
+            raw[field] = _parse_labels(value, var)
         elif field == "status_interval":
             raw[field] = parse_duration(value) if value[-1].isalpha() else float(value)
         else:

@@ -6,7 +6,8 @@ Health values:
 - ``Warning`` / ``Critical``: at least one alert of that severity fires (info alerts do not
   change health).
 - ``Unknown``: nothing trustworthy to say: the spec cannot be used, the target or the worker
-  is missing, the window has too few records, or the health source cannot be read."""
+  is missing, the worker is paused (``spec.worker.replicas: 0``, whatever alerts may still
+  be resolving), the window has too few records, or the health source cannot be read."""
 
 from __future__ import annotations
 
@@ -152,6 +153,9 @@ def health_of(obs: Observation) -> tuple[str, str, str]:
     if obs.target is not None and not obs.target.found:
         return "Unknown", Reason.TARGET_NOT_FOUND, obs.target.message
     w = obs.worker
+    if w is not None and w.desired == 0:
+        # Paused: nothing is measured, so no alert (one still resolving, say) speaks for now.
+        return "Unknown", Reason.WORKER_PAUSED, "spec.worker.replicas is 0 (paused)"
     h = obs.health
     firing = sorted(
         (a for a in (h.alerts if h else ()) if a.severity in SEVERITY_RANK),
@@ -161,8 +165,6 @@ def health_of(obs: Observation) -> tuple[str, str, str]:
         worst = firing[0].severity
         names = ", ".join(sorted({a.name for a in firing if a.severity == worst}))
         return worst.capitalize(), Reason.ALERTS_FIRING, f"{worst} alerts firing: {names}"
-    if w is not None and w.desired == 0:
-        return "Unknown", Reason.WORKER_PAUSED, "spec.worker.replicas is 0"
     if w is not None and (not w.exists or w.available < w.desired):
         # The worker's own cause when it could be read (a reference or an estimator it refuses).
         cause = f"; {h.error}" if h is not None and h.error and "not ready" in h.error else ""

@@ -353,3 +353,32 @@ def _kubectl(kubeconfig):
     from devcluster.tools import kubectl_binary
 
     return [kubectl_binary(), f"--kubeconfig={kubeconfig}"]
+
+
+def test_reading_a_foreign_secret_under_the_chart_role_is_403(
+    cluster, operator_kubeconfig, namespace
+):
+    """The operator's role creates, patches and deletes the Secrets it makes (tokens,
+    certificates) but reads none: not a foreign one, and not its own either."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    cluster.kubectl("create", "secret", "generic", "foreign", "-n", namespace,
+                    "--from-literal=password=hunter2")  # fmt: skip
+    api = client.CoreV1Api(config.new_client_from_config(str(operator_kubeconfig)))
+    for call in (
+        lambda: api.read_namespaced_secret("foreign", namespace),
+        lambda: api.list_namespaced_secret(namespace),
+        lambda: api.list_secret_for_all_namespaces(),
+    ):
+        with pytest.raises(ApiException) as e:
+            call()
+        assert e.value.status == 403
+    # What it may do with Secrets, it can: create one, patch it, delete it, never read it back.
+    mine = client.V1Secret(metadata=client.V1ObjectMeta(name="mine"), string_data={"k": "v"})
+    api.create_namespaced_secret(namespace, mine)
+    api.patch_namespaced_secret("mine", namespace, {"stringData": {"k": "w"}})
+    with pytest.raises(ApiException) as e:
+        api.read_namespaced_secret("mine", namespace)
+    assert e.value.status == 403
+    api.delete_namespaced_secret("mine", namespace)

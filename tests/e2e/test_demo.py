@@ -8,6 +8,7 @@ current sources (about 3 minutes more)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,36 @@ def test_demo_ci_mode_sees_health_change_and_alert(tmp_path):
         assert "operator pod model-monitor-" in out and "Running and Ready on node mm-node-" in out
     else:
         assert "pods: simulated by kwok" in out
+
+
+def test_demo_kserve_path_ci_mode_feeds_the_worker_through_kserves_logger(tmp_path):
+    """``make demo KSERVE=1`` as CI runs it: the example InferenceService and its monitor as
+    written, MLServer behind KServe's agent, the logger posting over https to the worker; the
+    health changes and the alert arrives as in the first path. About 80 s."""
+    from devcluster.kserve import can_run_logger_tls
+
+    if can_run_logger_tls():
+        pytest.skip(str(can_run_logger_tls()))
+    venv.ensure()
+    workdir = tmp_path / "demo"
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "demo", "--kserve", "--ci", "--workdir", str(workdir)],
+            cwd=REPO, capture_output=True, text=True, timeout=400,
+        )  # fmt: skip
+    finally:
+        left = state.left_running(workdir)
+        state.down(workdir)
+    out = r.stdout
+    assert r.returncode == 0, f"{out[-4000:]}\n{r.stderr[-2000:]}"
+    assert left == [], f"the demo left processes running: {left}"
+    assert "$ kubectl apply -f examples/kserve-inferenceservice.yaml" in out
+    assert "https://mm-fraud-detector.models.svc:8080/v1/cloudevents" in out
+    assert "the worker answered [200, 200]" in out
+    assert "InferenceService models/fraud-detector found (ready)" in out
+    result = next(line for line in out.splitlines() if line.startswith("RESULT:"))
+    assert "Healthy -> " in result and "ModelMonitorAccuracyLow (critical)" in result, result
+    sent = next(line for line in out.splitlines() if "KServe's logger posted" in line)
+    posted, answered = re.search(r"posted (\d+) events; the worker answered (\d+)", sent).groups()  # type: ignore[union-attr]
+    assert int(posted) == int(answered) > 100, sent
+    assert "stopped KServe agent" in out and "stopped control plane" in out

@@ -4,13 +4,19 @@ github.com/kserve/kserve, devcluster/build-kserve.sh) runs in logger mode in fro
 its CloudEvents go to a monitor worker. A second worker gets the same predictions directly as
 records with the same ids; after the same late labels both must report the same figures.
 
-Then what KServe sends that the worker does not read today (binary tensors, calls that are not
-inferences) and what ``--log-batch-size`` changes for an http log URL (nothing)."""
+Then what KServe sends that the worker does not read (binary tensors, calls that are not
+inferences: refused whole, counted by why), what ``--log-batch-size`` changes for an http log
+URL (nothing), and the secure path: the agent posting over https to the Service's name with
+the CA bundle at its fixed path, certificates issued and rotated by the operator's own code,
+no token for the logger while records and labels keep theirs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography import x509
 from prometheus_client.parser import text_string_to_metric_families
 
 from demo import venv
@@ -26,9 +33,12 @@ from demo.data import CATEGORICAL, FEATURES, transactions
 from demo.oip import MODEL, infer, request_body
 from demo.server import ModelServer
 from devcluster.controlplane import REPO
-from devcluster.kserve import KServeAgent, LoggerSettings
+from devcluster.kserve import KServeAgent, LoggerSettings, LoggerTls, can_run_logger_tls
 from devcluster.processes import wait_until
 from devcluster.worker import WorkerProcess
+from mm_operator.certificates import Issued, TlsRecord, issue, make_issuance
+from mm_operator.render import service_names
+from mm_operator.spec import parse_monitor
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +175,8 @@ def test_kserve_logger_events_give_the_figures_of_the_same_records_sent_directly
 
 
 def test_what_kserve_sends_that_the_worker_does_not_read(model, start_worker, tmp_path):
-    """Today's answers, pinned: each is a clear 400 and nothing is half-accepted."""
+    """Each is refused whole with a 4xx naming why, counted by reason, and nothing is half
+    accepted."""
     server, _ = model
     worker = start_worker("worker")
     data = transactions(3, seed=1)
@@ -175,17 +186,19 @@ def test_what_kserve_sends_that_the_worker_does_not_read(model, start_worker, tm
         # Inference-Header-Content-Length header, so the JSON part cannot even be found.
         code, _ = call(agent.url, f"/v2/models/{MODEL}/infer", *binary_tensor_request(data))
         assert code == 500
-        assert agent.wait_sent(1) == [400]
+        assert agent.wait_sent(1) == [415]
         # 2. Calls that are not inferences are logged too: model metadata (GET, empty body)
         # gives a request half without a body and a response half without outputs.
         code, _ = call(agent.url, f"/v2/models/{MODEL}", None, {})
         assert code == 200
-        assert agent.wait_sent(3) == [400, 400, 400]
+        assert sorted(agent.wait_sent(3)[1:]) == [400, 400]
         # 3. A JSON inference still joins after those.
         infer(agent.url, data, headers={"Ce-Id": "after-refusals"})
         assert agent.wait_sent(5)[3:] == [200, 200]
-    refused = ingest_requests(worker, "cloudevents", "400")
-    assert refused == 3
+    assert ingest_requests(worker, "cloudevents", "415") == 1
+    assert ingest_requests(worker, "cloudevents", "400") == 2
+    assert refused(worker, "binary-tensor") == 1
+    assert refused(worker, "not-inference") == 2
     assert worker.status()["totals"]["records"] == 3
 
 
@@ -205,7 +218,137 @@ def test_log_batch_size_does_not_batch_http_deliveries(model, start_worker, tmp_
                what="three joined pairs of two rows")  # fmt: skip
 
 
+# -- the secure path ---------------------------------------------------------------------------
+
+MONITOR = parse_monitor(
+    {"metadata": {"name": "fraud", "namespace": "ml"},
+     "spec": {"model": {"task": "binary-classification",
+                        "targetRef": {"kind": "InferenceService", "name": "fraud-detector"}},
+              "worker": {"auth": {"kserveLogger": True}, "networkPolicy": {"enabled": True},
+                         "tls": {"enabled": True}}}}
+)  # fmt: skip
+SERVICE = service_names(MONITOR)[0]  # mm-fraud.ml.svc, what the InferenceService's logger names
+TOKEN = "labels-and-records-only"
+
+
+class Pod:
+    """The files the worker's pod and the predictor's pod get from the operator's objects:
+    the Secret mm-fraud-tls (slots a and b) and the CA bundle ConfigMap KServe mounts."""
+
+    def __init__(self, root: Path) -> None:
+        self.tls, self.ca = root / "secret-mm-fraud-tls", root / "configmap-logger-ca"
+        for d in (self.tls, self.ca):
+            d.mkdir(parents=True)
+        (root / "token").write_text(TOKEN)
+        self.token_file = root / "token"
+
+    def write_slot(self, slot: str, issued: Issued) -> None:
+        (self.tls / f"{slot}.key").write_text(issued.key_pem)
+        (self.tls / f"{slot}.crt").write_text(issued.cert_pem)
+
+    def write_bundle(self, pem: str) -> None:
+        tmp = self.ca / ".tmp"
+        tmp.write_text(pem)
+        tmp.replace(self.ca / "service-ca.crt")  # atomically, as the kubelet swaps a volume
+
+
+def serial(pem: str) -> int:
+    return x509.load_pem_x509_certificate(pem.encode()).serial_number
+
+
+def served_serial(port: int) -> int:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # just look at it
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=SERVICE) as s,
+    ):
+        der = s.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+@pytest.mark.skipif(bool(can_run_logger_tls()), reason=str(can_run_logger_tls()))
+def test_kserve_logger_over_https_with_the_operators_certificates_and_a_rotation(model, tmp_path):
+    server, reference = model
+    pod = Pod(tmp_path / "volumes")
+    now = dt.datetime.now(dt.UTC)
+    duration = dt.timedelta(days=90)
+    fresh = make_issuance("fresh", None, service_names(MONITOR), "90d", duration, now)
+    pod.write_slot("a", fresh.issued)
+    pod.write_bundle(fresh.record.bundle)
+    cfg = worker_config(reference, tmp_path / "worker")
+    cfg["ingestion"] = {"authTokenFile": str(pod.token_file), "kserveLoggerWithoutToken": True}
+    cfg["tls"] = {"certificates": [{"certFile": str(pod.tls / f"{s}.crt"),
+                                    "keyFile": str(pod.tls / f"{s}.key")} for s in "ab"]}  # fmt: skip
+    worker = WorkerProcess(tmp_path / "worker", cfg, ca=fresh.record.bundle).start()
+    logger = LoggerSettings(
+        url=f"https://{SERVICE}:{worker.port}/v1/cloudevents",
+        inference_service="fraud-detector", namespace="ml",
+    )  # fmt: skip
+    tls = LoggerTls(ca_dir=pod.ca, hosts={SERVICE: "127.0.0.1"})
+    sent = 0
+    try:
+        with KServeAgent(tmp_path / "agent", server.port, logger, tls=tls) as agent:
+
+            def traffic(k: int, n: int = 5) -> None:
+                nonlocal sent
+                infer(agent.url, transactions(n, seed=700 + k), headers={"Ce-Id": f"s-{k}"})
+                sent += 2
+                assert agent.wait_sent(sent) == [200] * sent, agent.send_failures()
+
+            for k in range(4):
+                traffic(k)
+            assert worker.status()["totals"]["records"] == 20
+            # The logger needs no token; records and labels still do.
+            assert worker.post("/v1/records", {"records": []})[0] == 401
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            code, doc = worker.post("/v1/labels", {"labels": [{"id": "s-0/0", "label": 1}]}, auth)
+            assert code == 200 and doc["matched"] == 1
+
+            # A rotation as the operator writes it: slot b valid a little later, and both CAs
+            # in the bundle at once. (make_issuance's grace is 10 minutes for 90 days; the
+            # test's is 3 s, the rest is the operator's own record.)
+            start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+            rotated = issue(service_names(MONITOR), start, start + duration)
+            record = TlsRecord("b", {"a": fresh.issued.ca_pem, "b": rotated.ca_pem})
+            pod.write_bundle(record.bundle)
+            pod.write_slot("b", rotated)
+            assert worker.ssl_context is not None  # this test's own client trusts it too
+            worker.ssl_context.load_verify_locations(cadata=rotated.ca_pem)
+            traffic(10)  # before b is valid: still slot a
+            wait_until(lambda: served_serial(worker.port) == serial(rotated.cert_pem),
+                       timeout=30, what="the worker serving slot b", process=worker.process)  # fmt: skip
+            for k in range(11, 14):
+                traffic(k)  # after: slot b, the same bundle
+            wait_until(lambda: worker.status()["totals"]["records"] == 40, timeout=30, process=worker.process,
+                       what="every row delivered before and after the rotation")  # fmt: skip
+
+            # The agent really verifies: a bundle without the served certificate's CA fails.
+            pod.write_bundle(fresh.issued.ca_pem)
+            infer(agent.url, transactions(2, seed=99), headers={"Ce-Id": "untrusted"})
+            wait_until(lambda: len(agent.send_failures()) >= 2, timeout=30,
+                       what="two events refused by the agent's TLS check")  # fmt: skip
+            assert "certificate" in " ".join(agent.send_failures())
+            assert agent.sent_statuses() == [200] * sent
+        assert worker.status()["totals"]["records"] == 40
+        assert worker.log().count("serving certificate") == 2  # slot a, then slot b
+    finally:
+        worker.stop()
+
+
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def refused(worker: WorkerProcess, reason: str) -> float:
+    for family in text_string_to_metric_families(worker.metrics()):
+        for s in family.samples:
+            if (
+                s.name == "modelmonitor_kserve_events_refused_total"
+                and s.labels.get("reason") == reason
+            ):
+                return s.value
+    return 0.0
 
 
 def call(base: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:

@@ -27,23 +27,27 @@ CHECKS = (
 )
 
 
-#: (worker config, its reference): the tabular worker, and one with text, embedding and
-#: serving-measure features (their shapes in /openapi.json: strings, fixed-length number lists,
-#: a measures object).
+#: (worker config, its reference, kserve logger without token): the tabular worker, with the
+#: token everywhere and with /v1/cloudevents open to KServe's logger
+#: (ingestion.kserveLoggerWithoutToken: the ignored_auth check holds the document to that),
+#: and one with text, embedding and serving-measure features (their shapes in /openapi.json:
+#: strings, fixed-length number lists, a measures object).
 CONFIGS = {
-    "tabular": ("worker.yaml", "reference.csv"),
-    "texts-vectors-measures": ("text-worker.yaml", "text-reference.jsonl"),
+    "tabular": ("worker.yaml", "reference.csv", False),
+    "tabular-kserve-logger": ("worker.yaml", "reference.csv", True),
+    "texts-vectors-measures": ("text-worker.yaml", "text-reference.jsonl", False),
 }
 
 
 @pytest.mark.parametrize("config_name", CONFIGS)
 def test_schemathesis_finds_nothing(tmp_path, config_name):
-    worker_file, reference = CONFIGS[config_name]
+    worker_file, reference, kserve_logger = CONFIGS[config_name]
     token = tmp_path / "token"
     token.write_text("fuzz-token")
+    open_events = ", kserveLoggerWithoutToken: true" if kserve_logger else ""
     config = (EXAMPLES / worker_file).read_text().replace(
         f"path: examples/{reference}", f"path: {EXAMPLES / reference}"
-    ) + f"ingestion: {{authTokenFile: {token}}}\n"
+    ) + f"ingestion: {{authTokenFile: {token}{open_events}}}\n"
     cfg_path = tmp_path / "worker.yaml"
     cfg_path.write_text(config)
     worker = WorkerProcess(tmp_path / "w", argv=["--config", str(cfg_path), "--port", "0"])

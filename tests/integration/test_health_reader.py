@@ -83,3 +83,41 @@ def test_one_fetch_serves_every_reader_within_the_ttl():
     for _ in range(2):
         with pytest.raises(ZeroDivisionError):
             failing.get()
+
+
+def test_a_tls_worker_is_read_over_https_verified_with_its_ca(tmp_path):
+    """The operator reads a worker with worker.tls over https, trusting the CA it issued and
+    checking the name (here ``localhost``; in a cluster the Service's)."""
+    import datetime as dt
+
+    from mm_operator.certificates import issue
+    from tests.integration.test_worker_https import https_config
+
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    issued = issue(("localhost",), start, start + dt.timedelta(days=1))
+    tls_monitor = parse_monitor(
+        {"metadata": {"name": "fraud", "namespace": "ml"},
+         "spec": {**MONITOR.spec.model_dump(by_alias=True, exclude_none=True),
+                  "worker": {"tls": {"enabled": True}}}},
+    )  # fmt: skip
+    with WorkerProcess(tmp_path / "w", https_config(tmp_path, issued), ca=issued.ca_pem) as w:
+        settings = Settings(worker_url_template=f"{{scheme}}://localhost:{w.port}")
+        reader = HealthReader(settings, ttl=0)
+        assert reader.worker_url(tls_monitor).startswith("https://localhost:")
+        reading = reader.read(tls_monitor, ca=issued.ca_pem)
+        assert reading.error is None and reading.summary["records"] == 0
+        unverified = reader.read(tls_monitor)  # the system's trust store does not know the CA
+        assert "CERTIFICATE_VERIFY_FAILED" in (unverified.error or "")
+
+
+def test_a_worker_that_is_not_ready_says_why(tmp_path):
+    cfg = config(tmp_path)
+    cfg["data"] = {"reference": {"path": str(tmp_path / "later.csv")}}
+    w = WorkerProcess(tmp_path / "w", cfg).start(wait_ready=False)
+    try:
+        wait_until(lambda: w.get("/healthz")[0] == 200, timeout=60, what="/healthz")
+        reader = HealthReader(Settings(worker_url_template=f"http://127.0.0.1:{w.port}"), ttl=0)
+        error = reader.read(MONITOR).error or ""
+        assert error.startswith("worker not ready: ") and "data.reference.path" in error, error
+    finally:
+        w.stop()

@@ -19,6 +19,7 @@ CRD = REPO / "crds" / "modelmonitor.io_modelmonitors.yaml"
 RBAC_RULES = REPO / "helm" / "model-monitor" / "files" / "operator-rbac-rules.yaml"
 OPERATOR_NAMESPACE = "model-monitor-system"
 OPERATOR_SA = "model-monitor-operator"
+OPERATOR_POD_LABELS = "app.kubernetes.io/name=model-monitor,app.kubernetes.io/component=operator"
 
 
 def install_crd(kubeconfig: Path) -> None:

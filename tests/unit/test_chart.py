@@ -561,3 +561,23 @@ def test_rendered_pods_pass_the_restricted_profile(features: bool, all_features_
             assert c["securityContext"]["readOnlyRootFilesystem"] is True, where
             mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
             assert "/tmp" in mounts, where
+
+
+def test_workers_network_policies_know_the_operator_pod(default_objects):
+    """MM_OPERATOR_NAMESPACE and MM_OPERATOR_POD_LABELS name exactly the operator's pods, so a
+    worker's NetworkPolicy admits its /v1/status reads (and nothing else of the release)."""
+    settings = load_settings(env_of(default_objects))
+    deployment = one(default_objects, "Deployment")
+    assert settings.operator_namespace == deployment["metadata"]["namespace"]
+    assert settings.operator_pod_labels == deployment["spec"]["selector"]["matchLabels"]
+    assert set(settings.operator_pod_labels.items()) <= set(
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert (settings.logger_ca_bundle, settings.logger_ca_file) == (
+        "model-monitor-logger-ca",
+        "service-ca.crt",
+    )
+    values = ["--set", "operator.loggerCABundle.name=kserve-ca"]
+    values += ["--set", "operator.loggerCABundle.key=ca.pem"]
+    custom = load_settings(env_of(template(*values)))
+    assert (custom.logger_ca_bundle, custom.logger_ca_file) == ("kserve-ca", "ca.pem")

@@ -122,6 +122,8 @@ def test_fields_bounds_defaults_and_rules_come_from_the_types():
         ".drift.multivariate",
         ".estimation.enabled",
         ".drift.multivariate",
+        ".drift.features",
+        ".worker.auth.kserveLogger",
     ]
 
 

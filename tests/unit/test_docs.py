@@ -66,6 +66,7 @@ def _exported_names(service: MonitorService) -> set[str]:
     ingestion.queue_depth.labels(**labels).set(0)
     ingestion.batch_seconds.labels(**labels).observe(0.01)
     ingestion.snapshot_failures.labels(**labels).inc(0)
+    ingestion.kserve_refused("binary-tensor")
     registry.register(WindowCollector(labels, "binary-classification", lambda: service))
     names = set()
     for family in registry.collect():

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mm_api.worker_config import load_config
-from mm_operator.render import WORKER_PORT, Names
+from mm_operator.render import WORKER_PORT, Names, render_worker_config, service_names
 from mm_operator.spec import parse_monitor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,8 +119,9 @@ def test_text_worker_example_starts_on_its_jsonl_reference(monkeypatch):
 
 def test_kserve_example_logs_to_the_worker_the_operator_makes():
     """The InferenceService's logger posts to the Service the operator creates for the
-    ModelMonitor that targets it, and that worker takes events without a bearer token
-    (KServe's logger sends none: with auth on every event would get 401)."""
+    ModelMonitor that targets it, over https by the name its certificate is for, and that
+    worker takes events without a bearer token (KServe's logger sends none) while records and
+    labels keep it. tests/cluster/test_examples_work.py runs the pair as written."""
     docs = {d["kind"]: d for d in yaml.safe_load_all(KSERVE_EXAMPLE.read_text())}
     isvc, mm = docs["InferenceService"], docs["ModelMonitor"]
     monitor = parse_monitor({**mm, "metadata": {**mm["metadata"], "uid": "u", "generation": 1}})
@@ -128,8 +129,23 @@ def test_kserve_example_logs_to_the_worker_the_operator_makes():
     assert (target.kind, target.name) == ("InferenceService", isvc["metadata"]["name"])
     namespace = isvc["metadata"]["namespace"]
     assert monitor.namespace == namespace
-    service = Names(monitor.name).worker
-    url = f"http://{service}.{namespace}.svc:{WORKER_PORT}/v1/cloudevents"
+    host = service_names(monitor)[0]
+    assert host == f"{Names(monitor.name).worker}.{namespace}.svc"
+    url = f"https://{host}:{WORKER_PORT}/v1/cloudevents"
     assert isvc["spec"]["predictor"]["logger"] == {"mode": "all", "url": url}
-    assert monitor.spec.worker.auth.enabled is False
-    assert monitor.spec.worker.network_policy.enabled is True
+    config = render_worker_config(monitor)
+    assert config.ingestion.auth_token_file and config.ingestion.kserve_logger_without_token
+    assert config.tls is not None
+
+
+def test_every_inference_service_monitor_takes_the_logger_without_401():
+    """Found in review: examples/price-regression-monitor.yaml targets an InferenceService
+    with the token on, so every event of its logger got 401."""
+    for where, doc in DOCS:
+        monitor = parse_monitor({**doc, "metadata": {**doc["metadata"], "uid": "u"}})
+        if monitor.spec.model.target_ref.kind == "InferenceService":
+            config = render_worker_config(monitor)
+            open_to_logger = config.ingestion.auth_token_file is None or (
+                config.ingestion.kserve_logger_without_token
+            )
+            assert open_to_logger, f"{where}: KServe's logger would get 401"

@@ -28,6 +28,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
+{{/* The selector labels as k=v,k2=v2 (MM_OPERATOR_POD_LABELS). */}}
+{{- define "model-monitor.selectorLabelPairs" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := (include "model-monitor.selectorLabels" . | fromYaml) -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{/* Labels of every object: pass (dict "ctx" $ "component" "operator"). */}}
 {{- define "model-monitor.labels" -}}
 {{- $ctx := .ctx -}}

@@ -1,5 +1,6 @@
-"""Workload events: a target appearing or changing, or a worker Deployment changing
-availability, updates the owning ModelMonitors at once instead of at the next timer tick.
+"""Workload events: a target (Deployment, StatefulSet, KServe InferenceService) appearing or
+changing, readiness included, or a worker Deployment changing availability, updates the owning
+ModelMonitors at once instead of at the next timer tick.
 
 A worker Deployment's status changes several times while its pods start; those events only
 re-read the target and the worker (three requests). The children are applied again only when
@@ -87,3 +88,19 @@ def statefulset_event(
     index = kwargs["monitors_by_target"]
     with retry_transient():
         _on_workload("StatefulSet", namespace, name, dict(meta), memo, index, type)
+
+
+@kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
+def inferenceservice_event(
+    namespace: str | None,
+    name: str,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    type: str,
+    **kwargs: Any,
+) -> None:
+    """KServe's InferenceServices, when its CRD is installed (kopf starts watching it when it
+    appears). Its Ready condition changing reaches the monitor's TargetFound at once."""
+    index = kwargs["monitors_by_target"]
+    with retry_transient():
+        _on_workload("InferenceService", namespace, name, dict(meta), memo, index, type)

@@ -65,7 +65,12 @@ def test_an_inference_service_needs_kserve_installed():
         {("InferenceService", "ns", "model"): isvc}, {"serving.kserve.io/v1beta1/InferenceService"}
     )
     t = observe_target(kube, monitor("InferenceService"))  # type: ignore[arg-type]
-    assert t.found and t.pod_labels == {"serving.kserve.io/inferenceservice": "model"}
+    # Only the predictor's pods (KServe's components/predictor.go labels): not the
+    # transformer's or explainer's, which carry the same inferenceservice label.
+    assert t.found and t.pod_labels == {
+        "serving.kserve.io/inferenceservice": "model",
+        "component": "predictor",
+    }
 
 
 @pytest.mark.parametrize(
@@ -142,3 +147,17 @@ def test_gpu_requests_of_the_target_are_seen(kind, obj, gpu):
         {(kind, "ns", "model"): obj}, apis={"serving.kserve.io/v1beta1/InferenceService"}
     )
     assert observe_target(kube, monitor(kind)).gpu is gpu
+
+
+def test_an_issuer_needs_cert_manager_installed():
+    spec = {"model": {"task": "regression", "targetRef": {"name": "model"}},
+            "worker": {"tls": {"enabled": True, "issuerRef": {"name": "ca"}}}}  # fmt: skip
+    m = parse_monitor({"metadata": {"name": "m", "namespace": "ns"}, "spec": spec})
+    (problem,) = check_prerequisites(Objects({}), m)  # type: ignore[arg-type]
+    assert (problem.reason, problem.field) == (
+        Reason.CERT_MANAGER_MISSING,
+        "spec.worker.tls.issuerRef",
+    )
+    assert "cert-manager.io/v1" in problem.message
+    installed = Objects({}, {"cert-manager.io/v1/Certificate"})
+    assert check_prerequisites(installed, m) == []  # type: ignore[arg-type]

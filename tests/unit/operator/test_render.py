@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
 from mm_api.worker_config import parse_config
-from mm_operator.render import ClusterFacts, render_children, render_worker_config
+from mm_operator.certificates import make_issuance
+from mm_operator.render import (
+    ClusterFacts,
+    render_children,
+    render_logger_ca_bundle,
+    render_worker_config,
+    service_names,
+)
 from mm_operator.settings import Settings
-from mm_operator.spec import parse_monitor
+from mm_operator.spec import SpecError, parse_monitor
 
 SETTINGS = Settings(worker_image="registry.example/mm:1", default_labels={"team": "ml"})
 
@@ -297,3 +305,146 @@ def test_the_text_image_setting_or_its_derivation(settings, image):
     )
     spec_image = monitor(data=EMBED, worker={"image": "mine:1"})
     assert container(render_children(spec_image, settings, ClusterFacts()))["image"] == "mine:1"
+
+
+# -- KServe's logger: https, the CA ConfigMaps, the NetworkPolicy ------------------------------
+
+ISVC_LABELS = {"serving.kserve.io/inferenceservice": "fd", "component": "predictor"}
+OPERATOR = Settings(
+    operator_namespace="model-monitor-system",
+    operator_pod_labels={"app.kubernetes.io/name": "model-monitor"},
+)
+
+
+def kserve_monitor(**worker):
+    return monitor(
+        model={"task": "binary-classification",
+               "targetRef": {"kind": "InferenceService", "name": "fd"}},
+        worker={"auth": {"kserveLogger": True}, "networkPolicy": {"enabled": True},
+                "tls": {"enabled": True}, **worker},
+    )  # fmt: skip
+
+
+def issued_record(m):
+    now = dt.datetime.now(dt.UTC)
+    return make_issuance("fresh", None, service_names(m), "90d", dt.timedelta(days=90), now).record
+
+
+def test_tls_worker_serves_https_everywhere_with_the_operators_certificate():
+    m = kserve_monitor()
+    record = issued_record(m)
+    ch = render_children(m, OPERATOR, ClusterFacts(ISVC_LABELS, tls=record))
+    kinds = by_kind(ch)
+    ca = next(o for o in ch.objects if o["metadata"]["name"] == "mm-fraud-ca")
+    assert ca["data"]["ca.crt"] == record.bundle
+    assert ca["metadata"]["labels"]["modelmonitor.io/logger-ca"] == "true"
+    assert ca["metadata"]["annotations"]["modelmonitor.io/tls-slot"] == "a"
+    c = pod_spec(ch)["containers"][0]
+    assert c["ports"] == [{"name": "https", "containerPort": 8080, "protocol": "TCP"}]
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS" and c[probe]["httpGet"]["port"] == "https"
+    assert {"name": "tls", "mountPath": "/var/run/model-monitor/tls", "readOnly": True} in c[
+        "volumeMounts"
+    ]
+    assert {"name": "tls", "secret": {"secretName": "mm-fraud-tls"}} in pod_spec(ch)["volumes"]
+    cfg = render_worker_config(m)
+    assert [(p.cert_file, p.key_file) for p in cfg.tls.certificates] == [
+        ("/var/run/model-monitor/tls/a.crt", "/var/run/model-monitor/tls/a.key"),
+        ("/var/run/model-monitor/tls/b.crt", "/var/run/model-monitor/tls/b.key"),
+    ]
+    assert kinds["Service"]["spec"]["ports"][0]["targetPort"] == "https"
+    (endpoint,) = kinds["ServiceMonitor"]["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https" and endpoint["port"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "ca": {"configMap": {"name": "mm-fraud-ca", "key": "ca.crt"}},
+        "serverName": "mm-fraud.ml.svc",
+    }
+    assert ("v1", "Secret", "mm-fraud-tls") not in ch.absent
+
+
+def test_kserve_logger_needs_no_token_for_events_only():
+    cfg = render_worker_config(kserve_monitor())
+    assert cfg.ingestion.auth_token_file == "/var/run/model-monitor/token/token"
+    assert cfg.ingestion.kserve_logger_without_token is True
+    assert render_worker_config(monitor()).ingestion.kserve_logger_without_token is False
+    off = kserve_monitor(auth={"enabled": False, "kserveLogger": True})
+    assert off.spec.worker.auth.enabled is False
+    assert render_worker_config(off).ingestion.kserve_logger_without_token is False
+
+
+def test_kserve_logger_without_an_inference_service_or_policy_is_refused():
+    with pytest.raises(SpecError, match=r"worker.auth.kserveLogger needs"):
+        monitor(worker={"auth": {"kserveLogger": True}, "networkPolicy": {"enabled": True}})
+    with pytest.raises(SpecError, match=r"worker.auth.kserveLogger needs"):
+        kserve_monitor(networkPolicy={"enabled": False})
+
+
+def test_network_policy_admits_the_predictor_prometheus_and_the_operator():
+    m = kserve_monitor(
+        networkPolicy={"enabled": True,
+                       "prometheusNamespaceSelector": {"kubernetes.io/metadata.name": "monitoring"}},
+    )  # fmt: skip
+    policy = by_kind(render_children(m, OPERATOR, ClusterFacts(ISVC_LABELS)))["NetworkPolicy"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": ISVC_LABELS}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+        {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": "model-monitor-system"}
+            },
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "model-monitor"}},
+        },
+    ]
+
+
+def test_network_policy_never_renders_an_empty_from():
+    """Found in review: with the target missing and no Prometheus selector it rendered
+    ``from: []``, which admits every pod. With no peer known, no ingress is admitted."""
+    m = monitor(worker={"networkPolicy": {"enabled": True}})
+    policy = by_kind(render_children(m, SETTINGS, ClusterFacts()))["NetworkPolicy"]
+    assert policy["spec"]["ingress"] == [] and policy["spec"]["policyTypes"] == ["Ingress"]
+    assert '"from": []' not in json.dumps(policy)
+
+
+def test_tls_off_removes_what_the_operator_issued():
+    ch = render_children(monitor(), SETTINGS, ClusterFacts(cert_manager=True))
+    assert ("v1", "ConfigMap", "mm-fraud-ca") in ch.absent
+    assert ("v1", "Secret", "mm-fraud-tls") in ch.absent
+    assert ("cert-manager.io/v1", "Certificate", "mm-fraud-tls") in ch.absent
+    # The Secret goes after the ConfigMap that records it was made (it cannot be read).
+    assert ch.absent.index(("v1", "ConfigMap", "mm-fraud-ca")) < ch.absent.index(
+        ("v1", "Secret", "mm-fraud-tls")
+    )
+
+
+def test_cert_manager_issues_when_an_issuer_is_named():
+    m = kserve_monitor(tls={"enabled": True, "duration": "30d",
+                            "issuerRef": {"name": "company-ca", "kind": "ClusterIssuer"}})  # fmt: skip
+    ch = render_children(m, OPERATOR, ClusterFacts(ISVC_LABELS, cert_manager=True))
+    cert = by_kind(ch)["Certificate"]
+    assert cert["apiVersion"] == "cert-manager.io/v1"
+    assert cert["spec"]["secretName"] == "mm-fraud-tls"
+    assert cert["spec"]["dnsNames"][0] == "mm-fraud.ml.svc"
+    assert cert["spec"]["duration"] == "30d"
+    assert cert["spec"]["issuerRef"] == {
+        "name": "company-ca", "kind": "ClusterIssuer", "group": "cert-manager.io",
+    }  # fmt: skip
+    assert [(p.cert_file, p.key_file) for p in render_worker_config(m).tls.certificates] == [
+        ("/var/run/model-monitor/tls/tls.crt", "/var/run/model-monitor/tls/tls.key")
+    ]
+    (endpoint,) = by_kind(ch)["ServiceMonitor"]["spec"]["endpoints"]
+    assert endpoint["tlsConfig"]["ca"] == {"secret": {"name": "mm-fraud-tls", "key": "ca.crt"}}
+    assert ("v1", "Secret", "mm-fraud-tls") not in ch.absent  # cert-manager's own
+    assert "mm-fraud-ca" not in [o["metadata"]["name"] for o in ch.objects]
+
+
+def test_logger_ca_bundle_holds_every_monitors_ca_and_is_owned_by_each():
+    owners = [{"apiVersion": "modelmonitor.io/v1alpha1", "kind": "ModelMonitor", "name": n,
+               "uid": f"u-{n}", "controller": True, "blockOwnerDeletion": True}
+              for n in ("a", "b")]  # fmt: skip
+    cm = render_logger_ca_bundle("ml", Settings(), [(owners[0], "CA-A\n"), (owners[1], "CA-B\n")])
+    assert cm["metadata"]["name"] == "model-monitor-logger-ca"
+    assert cm["data"] == {"service-ca.crt": "CA-A\nCA-B\n"}
+    assert [o["uid"] for o in cm["metadata"]["ownerReferences"]] == ["u-a", "u-b"]
+    assert not any(o["controller"] for o in cm["metadata"]["ownerReferences"])

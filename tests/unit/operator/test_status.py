@@ -97,3 +97,20 @@ def test_summary_figures_are_rounded_for_kubectl():
     )
     st, _ = compute_status(obs(health=reading), None, "T")
     assert st["summary"] == {"driftShare": 0.8333, "quality": {"f1": 0.6667}, "records": 7}
+
+
+def test_a_paused_monitor_is_unknown_whatever_still_fires():
+    """Found in review: spec.worker.replicas 0 turned health Critical, as WorkerAbsent fired
+    and health looked at alerts before the pause."""
+    paused = WorkerState(True, 0, 0, "Paused", "spec.worker.replicas is 0")
+    absent = HealthReading(
+        "alertmanager", alerts=(Alert("ModelMonitorWorkerAbsent", "critical"),), enough_data=None
+    )
+    st, events = compute_status(obs(worker=paused, health=absent), None, "T")
+    assert st["health"] == "Unknown"
+    assert (cond(st, "Healthy")["reason"], cond(st, "Healthy")["status"]) == (
+        "WorkerPaused",
+        "Unknown",
+    )
+    assert "paused" in cond(st, "Healthy")["message"]
+    assert not [e for e in events if e.reason == "HealthCritical"]

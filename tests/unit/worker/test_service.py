@@ -13,7 +13,7 @@ from scipy import stats
 from sklearn import metrics
 
 from mm_api.worker_config import parse_config
-from monitor_worker.ingest import REQUEST_TYPE, RESPONSE_TYPE, PayloadError
+from monitor_worker.ingest import REQUEST_TYPE, RESPONSE_TYPE, EventRefused, PayloadError
 from monitor_worker.profile import build_profile
 from monitor_worker.reference import ReferenceData
 from monitor_worker.service import MonitorService
@@ -300,13 +300,20 @@ def test_cloudevents_pair_joined_in_either_order():
 )
 def test_a_bad_response_half_is_refused_before_its_request_comes(body, field):
     """Found by the fuzz suite: a malformed response half was answered 200 and kept until
-    its request arrived, which then got the 400."""
+    its request arrived, which then got the 400. Its request is refused too when it comes
+    (nothing half accepted: it would otherwise count as a record without a prediction)."""
     svc = service(reference={"x": np.arange(100.0)}, outliers={"enabled": False})
     with pytest.raises(PayloadError) as e:
         svc.ingest_cloudevent({"ce-id": "e9", "ce-type": RESPONSE_TYPE}, orjson.dumps(body))
     assert e.value.field == field
     req = json.dumps({"instances": [[0.5]]}).encode()
-    assert svc.ingest_cloudevent({"ce-id": "e9", "ce-type": REQUEST_TYPE}, req)["joined"] is False
+    with pytest.raises(EventRefused) as e:
+        svc.ingest_cloudevent({"ce-id": "e9", "ce-type": REQUEST_TYPE}, req)
+    assert (e.value.reason, e.value.status, e.value.field) == ("partner-refused", 422, "ce-id")
+    assert len(svc.pairs) == 0
+    svc.clock = lambda: 1e6 + 3600  # long after: nothing comes back as a record
+    post(svc, {"columns": {"x": [1.0]}})
+    assert svc.state.totals.records == 1
 
 
 def test_truncated_snapshot_is_corrupt(tmp_path):
@@ -319,3 +326,31 @@ def test_truncated_snapshot_is_corrupt(tmp_path):
     assert not fresh.restore(tmp_path)
     assert fresh.state.totals.records == 0
     assert (tmp_path / f"{FILE_NAME}.corrupt").exists()
+
+
+def test_kserve_calls_that_are_not_inferences_are_refused_with_their_reason():
+    """What the agent logs for GET /v2/models/<m>: an empty request, the model's metadata."""
+    svc = service(reference={"x": np.arange(100.0)}, outliers={"enabled": False})
+    metadata = {"name": "m", "versions": [], "platform": "", "inputs": [], "outputs": []}
+    with pytest.raises(EventRefused) as e:
+        svc.ingest_cloudevent({"ce-id": "g1", "ce-type": REQUEST_TYPE}, b"")
+    assert (e.value.reason, e.value.field) == ("not-inference", "body")
+    with pytest.raises(EventRefused) as e:
+        svc.ingest_cloudevent({"ce-id": "g1", "ce-type": RESPONSE_TYPE}, orjson.dumps(metadata))
+    assert (e.value.reason, e.value.field) == ("not-inference", "outputs")
+    assert len(svc.pairs) == 0 and svc.state.totals.records == 0
+
+
+def test_a_refused_half_drops_the_waiting_partner():
+    svc = service(reference={"x": np.arange(100.0)}, outliers={"enabled": False})
+    req = json.dumps({"instances": [[0.5]]}).encode()
+    assert svc.ingest_cloudevent({"ce-id": "p1", "ce-type": REQUEST_TYPE}, req)["joined"] is False
+    assert len(svc.pairs) == 1
+    binary = {"ce-id": "p1", "ce-type": RESPONSE_TYPE, "content-type": "application/octet-stream"}
+    with pytest.raises(EventRefused) as e:
+        svc.ingest_cloudevent(binary, b"\x00\x01 not json")
+    assert e.value.reason == "binary-tensor"
+    assert len(svc.pairs) == 0  # the request does not come back later as a record
+    svc.clock = lambda: 1e6 + 3600
+    svc.ingest_cloudevent({"ce-id": "p2", "ce-type": REQUEST_TYPE}, req)  # expires old halves
+    assert svc.state.totals.records == 0
