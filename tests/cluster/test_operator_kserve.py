@@ -222,6 +222,14 @@ def test_specs_that_cannot_work_are_refused_naming_the_field(cluster, operator, 
             input=yaml.safe_dump(doc), capture_output=True, text=True,
         )  # fmt: skip
         assert r.returncode != 0 and field in r.stderr, r.stderr
+    # A text feature's descriptor series is a name drift.features may use.
+    series = monitor("series", data={"features": [{"name": "review", "type": "text"}]},
+                     drift={"features": [{"name": "review.has_link", "enabled": False}]})  # fmt: skip
+    r = subprocess.run(
+        [*_kubectl(cluster), "apply", "--dry-run=server", "-n", namespace, "-f", "-"],
+        input=yaml.safe_dump(series), capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
 
 
 def test_a_paused_monitor_is_unknown_and_has_no_worker_presence_alerts(

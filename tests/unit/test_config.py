@@ -69,3 +69,14 @@ def test_metric_must_fit_the_task():
 def test_window_must_hold_an_evaluation_interval():
     with pytest.raises(ConfigError, match=r"window\.size must be at least"):
         parse_config(minimal(window={"size": "10s", "evaluationInterval": "30s"}))
+
+
+def test_drift_overrides_name_a_feature_or_a_text_descriptor_series():
+    data = {
+        "features": [{"name": "review", "type": "text"}, {"name": "amount", "type": "numerical"}]
+    }
+    ok = [{"name": "review.has_link", "enabled": False}, {"name": "amount", "method": "psi"}]
+    assert len(parse_config(minimal(data=data, drift={"features": ok})).drift.features) == 2
+    for typo in ("reveiw.has_link", "amount.has_link", "review.links", "amout"):
+        with pytest.raises(ConfigError, match=rf"drift.features\[0\].name: '{typo}' is not"):
+            parse_config(minimal(data=data, drift={"features": [{"name": typo}]}))
