@@ -193,6 +193,12 @@ WORKER = Row("row_worker", "Worker", (
           "Each worker's model and task, and whether its reference is loaded.",
           (q(f"{m.INFO.series}{{{SEL}}}", instant=True),
            q(f"{m.REFERENCE_LOADED.series}{{{SEL}}}", instant=True)), "", 8),
+    Panel("reference_reloads", "timeseries", "Reference reloads",
+          "Seconds since the reference in use was profiled, and reloads in the last hour by "
+          "result (failed: the previous reference keeps serving).",
+          (q(f"time() - {m.REFERENCE_LOADED_AT.series}{{{SEL}}}", f"{_MON} age"),
+           q(f"increase({m.REFERENCE_RELOADS.series}{{{SEL}}}[1h])",
+             f"{_MON} {{{{result}}}}")), "s", 12),
 ))  # fmt: skip
 
 ESTIMATION = Row("row_estimation", "Quality without labels and multivariate drift", (

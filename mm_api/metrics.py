@@ -45,6 +45,15 @@ REFERENCE_LOADED = _g(
     "reference_loaded",
     "1 when the reference is loaded and the worker computes figures; 0 while it retries.",
 )
+REFERENCE_RELOADS = _c(
+    "reference_reloads",
+    "Reference reloads on new contents (a changed file, a new ETag), by result: reloaded, or "
+    "failed (the previous reference keeps serving).",
+    "result",
+)
+REFERENCE_LOADED_AT = _g(
+    "reference_loaded_timestamp_seconds", "When the reference in use was profiled."
+)
 RECORDS = _c("records", "Records accepted (2xx) since the state began.")
 LATE_RECORDS = _c("late_records", "Records whose timestamp was older than the window.")
 LABELS = _c(

@@ -78,6 +78,8 @@ PANEL_IDS: dict[str, int] = {
     "measure_quantiles": 55,
     "text_truncated": 56,
     "embedder": 57,
+    # the worker, again: ids are never reused or renumbered (links to them exist)
+    "reference_reloads": 58,
 }
 
 

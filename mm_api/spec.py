@@ -79,6 +79,10 @@ class ConfigMapKeyRef(Section):
     key: str = Field(min_length=1, description="Key in the ConfigMap.")
 
 
+class SecretRef(Section):
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+
+
 class PvcRef(Section):
     claim_name: str = Field(min_length=1, description="PersistentVolumeClaim name.")
     path: str = Field(min_length=1, description="File path inside the volume.")
@@ -89,6 +93,11 @@ class ReferenceRef(Section):
         Cel(
             "[has(self.configMapKeyRef), has(self.url), has(self.pvc)].filter(x, x).size() == 1",
             "set exactly one of configMapKeyRef, url or pvc",
+        ),
+        Cel(
+            "!has(self.headersSecretRef) || has(self.url)",
+            "headersSecretRef is sent with the url: set url too",
+            ".headersSecretRef",
         ),
     )
 
@@ -107,11 +116,26 @@ class ReferenceRef(Section):
     format: ReferenceFormat = Field(
         default="auto", description="File format; auto guesses from the file name (default CSV)."
     )
+    headers_secret_ref: SecretRef | None = Field(
+        default=None,
+        description="A Secret whose keys are HTTP header names and values their values (e.g. Authorization), sent with the url; mounted, never read by the operator.",
+    )
+    sample_rows: int = Field(
+        default=200_000,
+        ge=1000,
+        description="A reference with more rows is streamed: this many rows are sampled (bottom-k, seeded) for what needs rows; histograms and counts are exact over every row.",
+    )
+    reload_interval: Duration = Field(
+        default="60s",
+        description="How often the worker checks the reference for new contents (a file's identity and time, a URL's ETag); new contents give a new profile and a fresh window.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReferenceRef:
         if sum(x is not None for x in (self.config_map_key_ref, self.url, self.pvc)) != 1:
             raise ValueError(self.crd_rules[0].message)
+        if self.headers_secret_ref is not None and self.url is None:
+            raise ValueError(self.crd_rules[1].message)
         return self
 
 

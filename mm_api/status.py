@@ -173,6 +173,19 @@ class StoreInfo(Document):
     backlog: int = 0
 
 
+class ReferenceInfo(Document):
+    """The reference in use: its version (file identity or the URL's ETag), when it was
+    profiled, its rows (and the rows sampled from a larger file), and its reloads."""
+
+    version: str | None = None
+    loaded_at: float | None = None
+    rows: int | None = None
+    sampled_rows: int | None = None
+    reloads: int = 0
+    reload_failures: int = 0
+    last_error: str | None = None
+
+
 class WorkerStatus(Document):
     monitor: MonitorIdentity
     model: ModelIdentity
@@ -180,6 +193,7 @@ class WorkerStatus(Document):
     totals: Totals = Field(default_factory=Totals)
     pending_labels: int = 0
     store: StoreInfo | None = None
+    reference: ReferenceInfo | None = None
     window: WindowInfo
     evaluated_at: float | None = None
     quality: dict[str, float] | None = None

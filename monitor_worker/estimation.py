@@ -10,7 +10,7 @@ field; ``false``: off. ``drift.multivariate`` is asked for explicitly, so what c
 always refused (:mod:`monitor_worker.estimation_checks`).
 
 The serving process never imports scikit-learn: CBPE's calibration and DLE's error models
-are fitted in a short-lived child process (:func:`monitor_worker.estimators.fit_in_child`);
+are fitted in a short-lived child process (:func:`monitor_worker.child.in_child`);
 the reconstruction model is numpy."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mm_api.worker_config import WorkerConfig
 
 from .estimation_checks import EstimationRefused, check_cbpe, check_dle, check_multivariate
 from .ingest import PayloadError
-from .reference import ReferenceDataError
+from .reference_files import ReferenceDataError
 from .stats.bands import chunk_slices, default_chunk_size
 from .stats.cbpe import CBPEModel
 from .stats.dle import DirectLossModel
@@ -127,7 +127,8 @@ def _check_chunks(field: str, chunk_size: int | None, rows: int) -> None:
 
 
 def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData | None) -> CBPEModel:
-    from .estimators import fit_cbpe, fit_in_child
+    from .child import in_child
+    from .estimators import fit_cbpe
 
     index = profile.class_index
     assert index is not None
@@ -174,7 +175,7 @@ def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData |
     columns = [reference.numbers(c)[keep] for c in score_columns]
     scores = columns[0] if index.binary else np.column_stack(columns)
     _check_chunks("estimation.chunkSize", config.estimation.chunk_size, int(keep.sum()))
-    model = fit_in_child(
+    model = in_child(
         fit_cbpe, y, pred, scores, len(index.classes), chunk_size=config.estimation.chunk_size
     )
     log.info(
@@ -188,7 +189,8 @@ def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData |
 def _fit_dle(
     config: WorkerConfig, profile: Profile, reference: ReferenceData | None
 ) -> DirectLossModel:
-    from .estimators import fit_dle, fit_in_child
+    from .child import in_child
+    from .estimators import fit_dle
 
     data = config.data
     check_dle(config.model.task, reference, data.label_column, data.prediction_column)
@@ -199,6 +201,6 @@ def _fit_dle(
     )
     labelled = int((np.isfinite(y) & np.isfinite(rows[:, -1])).sum())
     _check_chunks("estimation.chunkSize", config.estimation.chunk_size, labelled)
-    model = fit_in_child(fit_dle, rows, y, chunk_size=config.estimation.chunk_size)
+    model = in_child(fit_dle, rows, y, chunk_size=config.estimation.chunk_size)
     log.info("DLE fitted on %d labelled reference rows", labelled)
     return model

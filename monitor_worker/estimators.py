@@ -3,8 +3,8 @@ models, with scikit-learn, and what NannyML derives beside them (sampling-error 
 alert thresholds from the reference's chunks).
 
 Why a child process: importing scikit-learn costs the worker over 100 MB of resident memory
-for its whole life (see :mod:`monitor_worker.outliers`). :func:`fit_in_child` runs any of
-the ``fit_*`` functions in a short-lived spawned process and hands back the numpy models of
+for its whole life (see :mod:`monitor_worker.outliers`). :func:`monitor_worker.child.in_child`
+runs any of the ``fit_*`` functions in a short-lived spawned process and hands back the numpy models of
 :mod:`monitor_worker.stats.cbpe` and :mod:`monitor_worker.stats.dle`; the serving process
 never imports scikit-learn. (Multivariate drift needs no scikit-learn:
 :meth:`monitor_worker.stats.reconstruction.ReconstructionModel.fit`.) Tests call the
@@ -18,10 +18,7 @@ reservoir layout (numerical values, then categorical slot codes, NaN for missing
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,19 +27,10 @@ from .stats.bands import Thresholds, chunk_slices, default_chunk_size, reference
 from .stats.cbpe import CBPE_METRICS, CBPEModel, IsotonicMap
 from .stats.dle import DirectLossModel, TreeEnsemble
 
-T = TypeVar("T")
-
 #: Reference quantiles added to the ROC-AUC histogram's edges (besides the isotonic breakpoints).
 SCORE_QUANTILES = 1000
 #: A fit on more reference rows than this uses a seeded uniform sample of them.
 MAX_FIT_ROWS = 200_000
-
-
-def fit_in_child(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(*args, **kwargs)`` in a spawned child process and return its result."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
 
 
 # -- CBPE ---------------------------------------------------------------------------------------

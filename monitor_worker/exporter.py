@@ -17,7 +17,13 @@ from prometheus_client.registry import Collector
 from mm_api import metrics as m
 from mm_api.alerts import Sample
 
-from .samples import evaluation_samples, rich_samples, state_samples, store_samples
+from .samples import (
+    evaluation_samples,
+    reference_samples,
+    rich_samples,
+    state_samples,
+    store_samples,
+)
 
 if TYPE_CHECKING:
     from .service import MonitorService
@@ -97,6 +103,8 @@ class WindowCollector(Collector):
         )
         if service.store is not None:
             samples += store_samples(service)
+        if service.reference is not None:
+            samples += reference_samples(service.reference)
         samples += rich_samples(service)
         if service.evaluation is not None:
             samples += evaluation_samples(service.evaluation)

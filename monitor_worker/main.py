@@ -8,13 +8,11 @@ import json
 import logging
 import os
 import sys
-import time
 
 from mm_api.worker_config import ConfigError, load_config
 
-from .profile import Profile, build_profile
-from .reference import ReferenceDataError, reference_for
-from .store import StoreUnavailable, open_store
+from .reference_files import ReferenceDataError
+from .store import StoreUnavailable
 
 log = logging.getLogger("monitor_worker")
 
@@ -45,18 +43,6 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
 
 
-def _return_memory() -> None:
-    """Hand freed memory back to the OS (pyarrow's pool, then glibc's heap)."""
-    import contextlib
-    import ctypes
-
-    import pyarrow
-
-    pyarrow.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def cli(argv: list[str] | None = None) -> int:
     from . import __version__
 
@@ -76,23 +62,11 @@ def cli(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"monitor-worker: invalid config {args.config}: {e}", file=sys.stderr)
         return 2
-    from .service import MonitorService
-
-    profiles: list[Profile] = []  # built once, also when the store is retried after it
-
-    def load() -> MonitorService:
-        if not profiles:
-            start = time.monotonic()
-            profiles.append(build_profile(config, reference_for(config)))
-            log.info("profile ready in %.2fs", time.monotonic() - start)
-            _return_memory()  # the reference table is gone: give its pages back
-        profile = profiles[0]
-        store = open_store(config, profile) if config.store is not None else None
-        return MonitorService(config, profile, store=store)
+    from .loader import Loader
 
     if args.check:
         try:
-            service = load()
+            service = Loader(config, spawn=False)()
         except (ReferenceDataError, ValueError) as e:
             print(f"monitor-worker: cannot use the reference: {e}", file=sys.stderr)
             return 2
@@ -107,7 +81,7 @@ def cli(argv: list[str] | None = None) -> int:
     # A reference that cannot be used does not stop the worker (that would crash-loop in
     # Kubernetes): it serves /healthz, reports the cause on /readyz and retries.
     try:
-        run(config, load, args.host, args.port)
+        run(config, Loader(config), args.host, args.port)
     except TlsError as e:
         print(f"monitor-worker: cannot serve https: {e}", file=sys.stderr)
         return 2

@@ -15,14 +15,14 @@ p = 0.05 and n = 2000."""
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mm_api.sections import OutlierSpec
+
+from .child import in_child
 
 MAX_FIT_ROWS = 20_000  # enough for a stable fit; keeps start-up to a second or two
 
@@ -96,11 +96,7 @@ class OutlierDetector:
         medians = np.nanmedian(rows, axis=0)
         medians = np.where(np.isfinite(medians), medians, 0.0)
         x = _impute(rows, medians)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            fitted = pool.submit(
-                _fit_with_sklearn, spec.method, spec.contamination, x, seed
-            ).result()
+        fitted = in_child(_fit_with_sklearn, spec.method, spec.contamination, x, seed)
         if spec.method == "one-class-svm":
             model: IsolationTrees | RbfSvm = RbfSvm(**fitted["model"])
         else:

@@ -1,12 +1,17 @@
 """The reference profile: built once at start from the reference data and the config. It
 fixes the bins and vocabularies every window bucket uses, holds the reference sketches that
-drift is measured against, the class index of a classifier, and the fitted outlier detector."""
+drift is measured against, the class index of a classifier, and the fitted outlier detector.
+
+Building it reads the reference with pyarrow and fits models with scikit-learn: the serving
+process does that in a child (:mod:`monitor_worker.loader`), so this module imports neither
+until :func:`build_profile` runs."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +21,6 @@ from mm_api.worker_config import WorkerConfig
 from .estimation import EstimationModels, fit_estimation
 from .ingest import PayloadError
 from .outliers import MAX_FIT_ROWS, OutlierDetector
-from .reference import ReferenceData, check_reference_has, infer_features
 from .rich import RichProfile, build_rich_profile
 from .schema import DataSchema, schema_from_config
 from .stats import (
@@ -25,6 +29,9 @@ from .stats import (
     NumericBinning,
     NumericHistogram,
 )
+
+if TYPE_CHECKING:
+    from .reference import ReferenceData
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +104,13 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
         return ClassIndex(tuple(config.model.classes), binary=False)
     seen: set[str] = set()
     if reference is not None:
-        for col in (config.data.label_column, config.data.prediction_column):
-            if reference.has(col):
-                strings, missing = reference.categories(col)
-                seen.update(strings[~missing].tolist())
+        columns = [
+            c for c in (config.data.label_column, config.data.prediction_column) if reference.has(c)
+        ]
+        for part in reference.batches(columns) if columns else ():  # every row, not a sample
+            for col in columns:
+                strings, missing = part.categories(col)
+                seen.update(np.unique(strings[~missing]).tolist())
     if len(seen) < 2:
         raise ValueError(
             "model.classes: a multiclass model needs its classes, in the config or as at least "
@@ -110,6 +120,11 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
 
 
 def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Profile:
+    """The profile of ``reference`` (None: a worker without one). A sampled reference
+    (larger than ``data.reference.sampleRows``) gives bins, vocabularies, samples and model
+    fits from its sample, and exact histograms from one more pass over the whole file."""
+    from .reference import check_reference_has, infer_features
+
     inferred = infer_features(reference, config) if reference is not None else None
     schema = schema_from_config(config, inferred)
     # Declared features were checked with the config; inferred ones only now.
@@ -137,7 +152,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         else:
             strings, missing = reference.categories(f.name)
             digest.update(repr(strings.tolist()).encode())
-            vocab = CategoricalVocabulary.from_reference(strings[~missing])
+            vocab = _vocabulary(strings[~missing], reference)
             counts = CategoricalCounts(vocab)
             counts.update(strings[~missing])
             profile.vocabularies[f.name] = vocab
@@ -152,7 +167,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
             profile.ref_prediction = hist
         else:
             strings, missing = reference.categories(pred_col)
-            profile.prediction_vocabulary = CategoricalVocabulary.from_reference(strings[~missing])
+            profile.prediction_vocabulary = _vocabulary(strings[~missing], reference)
             counts = CategoricalCounts(profile.prediction_vocabulary)
             counts.update(strings[~missing])
             profile.ref_prediction = counts
@@ -162,11 +177,20 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         profile.score_binning = NumericBinning.from_reference(values)
         profile.ref_score = NumericHistogram(profile.score_binning)
         profile.ref_score.update(values)
+    if reference.sampled:
+        _count_every_row(profile, config, reference, digest)
     profile.rich = build_rich_profile(config, schema, reference, digest)
     profile.fingerprint = digest.hexdigest()[:16]
     if config.outliers.enabled and (schema.numerical or schema.categorical):
         profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
     profile.estimation = fit_estimation(config, profile, reference)
+    if reference.sampled:
+        log.info(
+            "reference of %d rows: histograms of every row, bins, vocabularies, samples and "
+            "fits from a uniform sample of %d",
+            reference.total_rows,
+            reference.n_rows,
+        )
     log.info(
         "reference profile: %d rows, %d numerical, %d categorical, %d text and %d embedding "
         "features",
@@ -177,6 +201,61 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         len(schema.embeddings),
     )
     return profile
+
+
+def _vocabulary(strings: np.ndarray, reference: ReferenceData) -> CategoricalVocabulary:
+    vocabulary = CategoricalVocabulary.from_reference(strings)
+    if reference.sampled:
+        # A value the sample missed is in the file: never count it as unseen.
+        vocabulary.tail_complete = False
+    return vocabulary
+
+
+def _count_every_row(
+    profile: Profile, config: WorkerConfig, reference: ReferenceData, digest: Any
+) -> None:
+    """Replace the sample's reference histograms by counts over every row of the file, one
+    record batch at a time, over the bins and vocabularies the sample fixed."""
+    numeric: dict[str, NumericHistogram] = {
+        name: NumericHistogram(b) for name, b in profile.binnings.items()
+    }
+    categorical = {name: CategoricalCounts(v) for name, v in profile.vocabularies.items()}
+    pred_col, score_col = config.data.prediction_column, config.data.score_column
+    prediction: NumericHistogram | CategoricalCounts | None = None
+    score: NumericHistogram | None = None
+    if profile.prediction_binning is not None:
+        prediction = NumericHistogram(profile.prediction_binning)
+    elif profile.prediction_vocabulary is not None:
+        prediction = CategoricalCounts(profile.prediction_vocabulary)
+    if profile.score_binning is not None:
+        score = NumericHistogram(profile.score_binning)
+    columns = [*numeric, *categorical]
+    columns += [c for c, h in ((pred_col, prediction), (score_col, score)) if h is not None]
+    rows = 0
+    for part in reference.batches(list(dict.fromkeys(columns))):
+        rows += part.n_rows
+        for name, hist in numeric.items():
+            hist.update(part.numbers(name))
+        for name, counts in categorical.items():
+            strings, missing = part.categories(name)
+            counts.update(strings[~missing])
+        if isinstance(prediction, NumericHistogram):
+            prediction.update(part.numbers(pred_col))
+        elif prediction is not None:
+            strings, missing = part.categories(pred_col)
+            prediction.update(strings[~missing])
+        if score is not None:
+            score.update(part.numbers(score_col))
+    digest.update(f"every row: {rows}".encode())
+    for sketch in (*numeric.values(), *categorical.values(), prediction, score):
+        if sketch is not None:
+            digest.update(sketch.counts.tobytes())
+    profile.ref_numeric.update(numeric)
+    profile.ref_categorical.update(categorical)
+    if prediction is not None:
+        profile.ref_prediction = prediction
+    if score is not None:
+        profile.ref_score = score
 
 
 def reference_rows(

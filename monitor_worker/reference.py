@@ -1,14 +1,21 @@
-"""Loading the reference dataset (CSV, JSON lines or Parquet; a file or an http(s) URL) with
-pyarrow, and inferring feature types when the config declares none. Text features are string
-columns; embedding features are list columns (JSON lines arrays, Parquet lists), which CSV
-cannot hold."""
+"""Reading the reference dataset (CSV, JSON lines or Parquet; a file or an http(s) URL, found
+by :mod:`monitor_worker.reference_files`) with pyarrow, and inferring feature types when the
+config declares none. Text features are string columns; embedding features are list columns
+(JSON lines arrays, Parquet lists), which CSV cannot hold.
+
+References of any size: one that fits in ``data.reference.sampleRows`` rows is read whole. A
+larger one is read in record batches, never whole: once for a uniform sample of
+``sampleRows`` rows (bottom-k sampling: each row gets a seeded random key, the rows with the
+smallest keys are kept), which gives the bins, vocabularies, exact-test samples and model
+fits; once more, by :func:`monitor_worker.profile.build_profile`, for the exact reference
+histograms over those bins. Memory is bounded by the sample and a few batches
+(docs/benchmarks.md: a 1 GB CSV and Parquet profiled). Only the profiling child imports this
+module (:mod:`monitor_worker.loader`)."""
 
 from __future__ import annotations
 
-import io
-import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,23 +27,42 @@ from mm_api.worker_config import ReferenceSource, WorkerConfig
 
 from .ingest import PayloadError, categorical_column
 from .ingest.rich_values import vector_column
+from .reference_files import ReferenceDataError, ReferenceFile, locate
 from .schema import Feature
 
-MAX_DOWNLOAD_BYTES = 1 << 30
+__all__ = ["ReferenceData", "ReferenceDataError", "load_reference", "reference_for"]
 
-
-class ReferenceDataError(RuntimeError):
-    """The reference cannot be read; the message says which file or URL and why."""
+BATCH_ROWS = 65_536
+_TEXT_BLOCK = 8 << 20  # CSV and JSON lines are read by blocks of about this many bytes
 
 
 @dataclass
 class ReferenceData:
+    """The reference's rows in memory: all of them, or a uniform sample of a larger file
+    (``sampled``), whose every row :meth:`batches` reads again."""
+
     table: pa.Table
     source: str
+    #: The file it was read from (None: a table given in memory).
+    file: ReferenceFile | None = None
+    #: Rows of the whole file (more than ``n_rows`` when sampled).
+    total_rows: int | None = None
 
     @property
     def n_rows(self) -> int:
         return int(self.table.num_rows)
+
+    @property
+    def sampled(self) -> bool:
+        return self.total_rows is not None and self.total_rows > self.n_rows
+
+    def batches(self, columns: list[str]) -> Iterator[ReferenceData]:
+        """Every row of the file again, ``columns`` only, one record batch at a time."""
+        if self.file is None or not self.sampled:
+            yield ReferenceData(self.table.select(columns), self.source)
+            return
+        for batch in batches(self.file, columns):
+            yield ReferenceData(pa.Table.from_batches([batch]), self.source)
 
     def numbers(self, name: str) -> np.ndarray:
         """A numerical column as float64 (null -> NaN)."""
@@ -83,56 +109,87 @@ class ReferenceData:
             raise ReferenceDataError(f"{self.source}: column {e}") from None
 
 
-def _format_of(source: ReferenceSource, name: str) -> str:
-    if source.format != "auto":
-        return source.format
-    lowered = name.lower().split("?")[0]
-    for suffix, fmt in (
-        (".parquet", "parquet"),
-        (".pq", "parquet"),
-        (".jsonl", "jsonl"),
-        (".ndjson", "jsonl"),
-        (".json", "jsonl"),
-        (".csv", "csv"),
-    ):
-        if lowered.endswith(suffix):
-            return fmt
-    return "csv"
-
-
-def _read_bytes(source: ReferenceSource, timeout: float) -> tuple[bytes, str]:
-    if source.path is not None:
-        path = Path(source.path)
-        try:
-            return path.read_bytes(), str(path)
-        except OSError as e:
-            raise ReferenceDataError(f"data.reference.path {path}: {e.strerror}") from None
-    assert source.url is not None
-    try:
-        with urllib.request.urlopen(source.url, timeout=timeout) as r:
-            data = r.read(MAX_DOWNLOAD_BYTES + 1)
-    except Exception as e:
-        raise ReferenceDataError(f"data.reference.url {source.url}: {e}") from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ReferenceDataError(f"data.reference.url {source.url}: larger than 1 GiB")
-    return data, source.url
-
-
 def load_reference(source: ReferenceSource, timeout: float = 60.0) -> ReferenceData:
-    data, where = _read_bytes(source, timeout)
-    fmt = _format_of(source, where)
+    """The reference of ``source``: whole, or sampled when it has more than
+    ``source.sampleRows`` rows."""
+    return read_file(locate(source, timeout), source.sample_rows)
+
+
+def read_file(f: ReferenceFile, sample_rows: int) -> ReferenceData:
+    table, total = sample(f, sample_rows)
+    return ReferenceData(table, f.where, file=f, total_rows=total)
+
+
+def batches(f: ReferenceFile, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's rows in record batches (CSV and JSON lines by blocks of ~8 MB, Parquet by
+    row groups of at most 64k rows)."""
     try:
-        if fmt == "parquet":
-            table = pq.read_table(io.BytesIO(data))
-        elif fmt == "jsonl":
-            table = pajson.read_json(io.BytesIO(data))
+        if f.fmt == "parquet":
+            yield from pq.ParquetFile(f.path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        elif f.fmt == "jsonl":
+            yield from _json_lines(f, columns)
         else:
-            table = pacsv.read_csv(io.BytesIO(data))
+            convert = pacsv.ConvertOptions(include_columns=columns) if columns else None
+            reader = pacsv.open_csv(
+                f.path,
+                read_options=pacsv.ReadOptions(block_size=_TEXT_BLOCK),
+                convert_options=convert,
+            )
+            yield from reader
     except (pa.ArrowException, OSError) as e:
-        raise ReferenceDataError(f"{where}: not readable as {fmt}: {e}") from None
-    if table.num_rows == 0:
-        raise ReferenceDataError(f"{where}: no rows")
-    return ReferenceData(table, where)
+        raise ReferenceDataError(f"{f.where}: not readable as {f.fmt}: {e}") from None
+
+
+def _json_lines(f: ReferenceFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    # pyarrow has no streaming JSON reader: blocks of whole lines, each read alone, with the
+    # first block's schema for the rest (so a column cannot change its type half way).
+    with open(f.path, "rb") as fh:
+        schema = None
+        while True:
+            block = fh.read(_TEXT_BLOCK)
+            if not block:
+                break
+            block += fh.readline()
+            options = pajson.ParseOptions(explicit_schema=schema) if schema else None
+            table = pajson.read_json(pa.BufferReader(block), parse_options=options)
+            schema = schema or table.schema
+            if columns:
+                table = table.select(columns)
+            yield from table.to_batches()
+
+
+def sample(f: ReferenceFile, max_rows: int, seed: int = 0) -> tuple[pa.Table, int]:
+    """(a uniform sample of at most ``max_rows`` rows in file order, the number of rows). The
+    whole file when it has no more rows than that."""
+    rng = np.random.default_rng(seed)
+    kept: list[pa.Table] = []
+    keys: list[np.ndarray] = []
+    held = total = 0
+    for batch in batches(f):
+        total += batch.num_rows
+        kept.append(pa.Table.from_batches([batch]))
+        keys.append(rng.random(batch.num_rows))
+        held += batch.num_rows
+        if held > 2 * max_rows:  # cut back to the max_rows smallest keys seen so far
+            table, k = _smallest(kept, keys, max_rows)
+            kept, keys, held = [table], [k], table.num_rows
+    if total == 0:
+        raise ReferenceDataError(f"{f.where}: no rows")
+    if total <= max_rows:
+        return pa.concat_tables(kept, promote_options="default").combine_chunks(), total
+    table, _ = _smallest(kept, keys, max_rows)
+    return table.combine_chunks(), total
+
+
+def _smallest(
+    tables: list[pa.Table], keys: list[np.ndarray], k: int
+) -> tuple[pa.Table, np.ndarray]:
+    table = pa.concat_tables(tables, promote_options="default")
+    key = np.concatenate(keys)
+    if key.size <= k:
+        return table, key
+    keep = np.sort(np.argpartition(key, k - 1)[:k])  # file order kept
+    return table.take(pa.array(keep)), key[keep]
 
 
 def infer_features(reference: ReferenceData, config: WorkerConfig) -> list[Feature]:

@@ -4,7 +4,7 @@ exposes exactly these, and the shared alert table is evaluated on exactly these 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mm_api import metrics as m
 from mm_api.alerts import Sample
@@ -143,4 +143,17 @@ def store_samples(service: MonitorService) -> list[Sample]:
     ]
     if store.last_flush is not None:
         out.append(_s(m.STORE_LAST_FLUSH, store.last_flush))
+    return out
+
+
+def reference_samples(reference: Any) -> list[Sample]:
+    """The reference's reloads and when the one in use was profiled (a ReferenceState)."""
+    out = [
+        Sample(m.REFERENCE_RELOADS.series, (("result", "reloaded"),), float(reference.reloads)),
+        Sample(
+            m.REFERENCE_RELOADS.series, (("result", "failed"),), float(reference.reload_failures)
+        ),
+    ]
+    if reference.loaded_at is not None:
+        out.append(Sample(m.REFERENCE_LOADED_AT.series, (), float(reference.loaded_at)))
     return out

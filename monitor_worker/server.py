@@ -18,7 +18,6 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,9 @@ from mm_api.worker_config import WorkerConfig
 
 from .exporter import Ingestion, WindowCollector
 from .ingest import PayloadError, refusal_reason
+from .loader import Loader
 from .openapi import openapi_document
-from .reference import ReferenceDataError
+from .reference_files import ReferenceDataError
 from .service import MonitorService
 from .store import StoreUnavailable
 from .tls import ServingCertificate
@@ -101,11 +101,14 @@ class Worker:
     def __init__(
         self,
         config: WorkerConfig,
-        load: Callable[[], MonitorService],
+        load: Loader,
         certificate: ServingCertificate | None = None,
     ) -> None:
         self.config = config
         self.load = load
+        #: Reloads profile a new reference here, beside ingestion (the profile's child
+        #: process does the work; this thread waits for it).
+        self.reloader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reload")
         self.service: MonitorService | None = None
         self.problem: str | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
@@ -195,6 +198,43 @@ class Worker:
             await asyncio.sleep(interval)
             await self.save_snapshot()
 
+    async def reload_once(self) -> bool:
+        """Profile the reference again when it has new contents; True when the service was
+        replaced. A new reference that cannot be used keeps the old one serving."""
+        old = self.service
+        if old is None:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            new = await loop.run_in_executor(self.reloader, self.load.reload)
+        except StoreUnavailable as e:
+            log.error("reloading the reference: %s; the previous one keeps serving", e)
+            return False
+        except (ReferenceDataError, ValueError) as e:
+            log.error("cannot use the new reference: %s; the previous one keeps serving", e)
+            return False
+        if new is None or self.stopping:
+            return False
+
+        def swap() -> None:  # in the ingest thread: no batch lands in the old service after
+            new.carry_over(self.service or old)
+            self.service = new
+
+        await loop.run_in_executor(self.executor, swap)
+        log.info("reference reloaded: a fresh window on %s", new.profile.fingerprint)
+        return True
+
+    async def _reload_loop(self) -> None:
+        source = self.config.data.reference
+        assert source is not None and source.reload_interval is not None
+        interval = parse_duration(source.reload_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload_once()
+            except Exception:
+                log.exception("checking the reference for new contents failed; retrying")
+
     async def _certificate_loop(self) -> None:
         assert self.certificate is not None
         while True:
@@ -245,6 +285,9 @@ class Worker:
         ]
         if self.certificate is not None:
             self._tasks.append(asyncio.create_task(self._certificate_loop()))
+        source = self.config.data.reference
+        if source is not None and source.reload_interval is not None:
+            self._tasks.append(asyncio.create_task(self._reload_loop()))
 
     async def stop(self, app: web.Application) -> None:
         """Graceful shutdown: the server stopped accepting; drain, save, stop."""
@@ -278,6 +321,7 @@ class Worker:
                 log.error("final snapshot to %s failed: %s", self.snapshot_dir, e)
         self.evaluator.shutdown(wait=False, cancel_futures=True)
         self.store_io.shutdown(wait=False, cancel_futures=True)
+        self.reloader.shutdown(wait=False, cancel_futures=True)
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -433,7 +477,7 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
 
 def build_app(
     config: WorkerConfig,
-    load: Callable[[], MonitorService],
+    load: Loader,
     certificate: ServingCertificate | None = None,
 ) -> web.Application:
     worker = Worker(config, load, certificate)
@@ -452,7 +496,7 @@ def build_app(
     return app
 
 
-def run(config: WorkerConfig, load: Callable[[], MonitorService], host: str, port: int) -> None:
+def run(config: WorkerConfig, load: Loader, host: str, port: int) -> None:
     """Serve until SIGTERM; raises :class:`~monitor_worker.tls.TlsError` when ``tls`` is set
     and no certificate can be read."""
     certificate = ServingCertificate(config.tls) if config.tls is not None else None

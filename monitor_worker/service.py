@@ -88,6 +88,20 @@ class MonitorService:
         self.snapshot_at: float | None = None
         self.pairs = KServePairs()
         self._typed = TypedDecoder(profile.schema)
+        #: The reference in use and its reloads (:class:`monitor_worker.loader.ReferenceState`),
+        #: set by the loader.
+        self.reference: Any = None
+
+    def carry_over(self, old: MonitorService) -> None:
+        """Take what outlives a new reference from the service it replaces (ingest thread):
+        the totals, and the predictions still awaiting labels when their shape is unchanged.
+        The window starts fresh: its sketches were binned against the old reference."""
+        self.state.totals = old.state.totals
+        same_classes = old.profile.class_index == self.profile.class_index
+        if self.store is None and old.store is None and same_classes:
+            self.state.pending = old.state.pending  # class indices mean the same classes
+        self.pairs = old.pairs
+        self.halves = old.halves + self.halves
 
     # -- ingestion (ingest thread) ------------------------------------------------------------
 
@@ -258,6 +272,8 @@ class MonitorService:
         )
         if self.store is not None:
             status.store = self.store_status()
+        if self.reference is not None:
+            status.reference = doc.ReferenceInfo(**dataclasses.asdict(self.reference))
         rich = self.profile.rich
         if rich is not None and rich.embeddings is not None:
             status.embedder = doc.EmbedderInfo(**rich.embeddings.info())

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-
 from mm_api.worker_config import CertificateFiles, TlsConfig
 
 log = logging.getLogger(__name__)
@@ -46,6 +44,8 @@ def _candidate(files: CertificateFiles) -> Candidate | None:
     cert, key = Path(files.cert_file), Path(files.key_file)
     try:
         stamp = (_stamp(cert), _stamp(key))
+        from cryptography import x509  # only a worker serving https reads certificates
+
         leaf = x509.load_pem_x509_certificate(cert.read_bytes())
     except FileNotFoundError:
         return None  # an empty slot

@@ -18,18 +18,21 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mm_api.worker_config import WorkerConfig
 
 from ..ingest import Batch
-from ..reference import ReferenceData, ReferenceDataError
+from ..reference_files import ReferenceDataError
 from ..schema import DataSchema, Feature
 from ..stats import NumericBinning, NumericHistogram
 from ..stats.embedding import MMD_MAX_ROWS, MMDReference
 from ..stats.text import SAMPLE_MAX_CHARS, Vocabulary, describe, reference_descriptors
+
+if TYPE_CHECKING:
+    from ..reference import ReferenceData
 
 log = logging.getLogger(__name__)
 #: The packaged model's name, for /v1/status.

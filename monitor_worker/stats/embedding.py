@@ -50,14 +50,11 @@ monitor_worker/ingest/rich_values.py).
 from __future__ import annotations
 
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, stats
 
 FloatArray = NDArray[np.float64]
 
@@ -231,7 +228,9 @@ def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("ROC-AUC needs both classes among the labels")
-    ranks = stats.rankdata(s)
+    from scipy.stats import rankdata  # on the evaluator thread only: the serving imports stay lean
+
+    ranks = rankdata(s)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
@@ -292,6 +291,8 @@ def fit_logistic(x: ArrayLike, y: ArrayLike, c: float = 1.0, max_iter: int = 500
         grad[d] = g_f.sum()
         return loss, grad
 
+    from scipy import optimize
+
     res = optimize.minimize(
         loss_and_grad,
         np.zeros(d + 1),
@@ -338,9 +339,9 @@ def domain_classifier_drift(
     if np.unique(y[test]).size < 2 or np.unique(y[train]).size < 2:
         raise ValueError("too few rows: both halves of the split need both samples")
     if backend == "sklearn":
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            auc = pool.submit(_sgd_auc, x[train], y[train], x[test], y[test]).result()
+        from ..child import in_child
+
+        auc = in_child(_sgd_auc, x[train], y[train], x[test], y[test])
     else:
         model = fit_logistic(x[train], y[train])
         auc = roc_auc(y[test], model.decision(x[test]))

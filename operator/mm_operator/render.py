@@ -36,6 +36,8 @@ WORKER_PORT = 8080
 CONFIG_DIR = "/etc/model-monitor"
 CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
 REFERENCE_DIR = "/etc/model-monitor/reference"
+#: The reference URL's headers (``data.reference.headersSecretRef``), one file per header.
+REFERENCE_HEADERS_DIR = "/var/run/model-monitor/reference-headers"
 TOKEN_DIR = "/var/run/model-monitor/token"
 TOKEN_KEY = "token"
 TLS_DIR = "/var/run/model-monitor/tls"
@@ -179,16 +181,22 @@ def render_worker_config(monitor: Monitor) -> WorkerConfig:
     ref = spec.data.reference
     source: ReferenceSource | None = None
     if ref is not None:
+        common: dict[str, Any] = {
+            "format": ref.format,
+            "sample_rows": ref.sample_rows,
+            "reload_interval": ref.reload_interval,
+        }
         if ref.url:
-            source = ReferenceSource(url=ref.url, format=ref.format)
+            source = ReferenceSource(
+                url=ref.url,
+                headers_dir=REFERENCE_HEADERS_DIR if ref.headers_secret_ref else None,
+                cache_dir=f"{STATE_DIR}/reference",
+                **common,
+            )
         elif ref.config_map_key_ref:
-            source = ReferenceSource(
-                path=f"{REFERENCE_DIR}/{ref.config_map_key_ref.key}", format=ref.format
-            )
+            source = ReferenceSource(path=f"{REFERENCE_DIR}/{ref.config_map_key_ref.key}", **common)
         elif ref.pvc:
-            source = ReferenceSource(
-                path=f"{REFERENCE_DIR}/{ref.pvc.path.lstrip('/')}", format=ref.format
-            )
+            source = ReferenceSource(path=f"{REFERENCE_DIR}/{ref.pvc.path.lstrip('/')}", **common)
     return WorkerConfig(
         monitor=Identity(name=monitor.name, namespace=monitor.namespace),
         model=ModelInfo(
@@ -301,6 +309,12 @@ def _volumes(monitor: Monitor) -> tuple[list[dict], list[dict]]:
             }
         )
         mounts.append({"name": "reference", "mountPath": REFERENCE_DIR, "readOnly": True})
+    elif ref is not None and ref.headers_secret_ref:
+        secret = {"secretName": ref.headers_secret_ref.name}
+        volumes.append({"name": "reference-headers", "secret": secret})
+        mounts.append(
+            {"name": "reference-headers", "mountPath": REFERENCE_HEADERS_DIR, "readOnly": True}
+        )
     if monitor.spec.worker.auth.enabled:
         volumes.append({"name": "token", "secret": {"secretName": names.token}})
         mounts.append({"name": "token", "mountPath": TOKEN_DIR, "readOnly": True})

@@ -1,4 +1,4 @@
-"""The API server itself refuses estimation and multivariate-drift specs that cannot work,
+"""The API server itself refuses estimation, multivariate-drift and reference specs that cannot work,
 naming the field (the CRD's CEL rules, generated beside the types in mm_api), and accepts the
 ones that can."""
 
@@ -41,6 +41,21 @@ REFUSED = {
         {"drift": {"multivariate": {"method": "autoencoder"}}},
         "spec.drift.multivariate.method",
         "Unsupported value",
+    ),
+    "reference headers without a url": (
+        {"data": {"reference": {**REFERENCE, "headersSecretRef": {"name": "auth"}}}},
+        "spec.data.reference.headersSecretRef",
+        "headersSecretRef is sent with the url: set url too",
+    ),
+    "a reference sample too small to profile": (
+        {"data": {"reference": {**REFERENCE, "sampleRows": 10}}},
+        "spec.data.reference.sampleRows",
+        "should be greater than or equal to 1000",
+    ),
+    "a reload interval that is no duration": (
+        {"data": {"reference": {**REFERENCE, "reloadInterval": "hourly"}}},
+        "spec.data.reference.reloadInterval",
+        "should match",
     ),
 }  # fmt: skip
 

@@ -20,8 +20,8 @@ from mm_operator.rules import render_rule_groups
 from mm_operator.settings import Settings
 from mm_operator.spec import parse_monitor
 from monitor_worker.exporter import Ingestion, WindowCollector
+from monitor_worker.loader import Loader
 from monitor_worker.profile import build_profile
-from monitor_worker.reference import reference_for
 from monitor_worker.service import MonitorService
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def example_service():
     os.chdir(REPO)  # examples/worker.yaml names its reference relative to the repository
     try:
         config = load_config(REPO / "examples" / "worker.yaml")
-        service = MonitorService(config, build_profile(config, reference_for(config)))
+        service = Loader(config, spawn=False)()  # as the worker builds it
     finally:
         os.chdir(cwd)
     return service

@@ -141,6 +141,39 @@ def test_worker_config_parses_with_the_worker_schema():
     assert cfg.model.name == "fraud"
 
 
+def test_a_reference_url_with_headers_from_a_secret_sampling_and_reloads():
+    m = monitor(
+        data={"reference": {"url": "https://data.example.org/ref.parquet?sig=abc",
+                            "headersSecretRef": {"name": "ref-auth"},
+                            "sampleRows": 50_000, "reloadInterval": "5m"}},
+    )  # fmt: skip
+    cfg = render_worker_config(m)
+    source = cfg.data.reference
+    assert source.headers_dir == "/var/run/model-monitor/reference-headers"
+    assert source.cache_dir == "/var/lib/model-monitor/reference"  # the state volume
+    assert (source.sample_rows, source.reload_interval) == (50_000, "5m")
+    ch = render_children(m, SETTINGS, ClusterFacts({"app": "fd"}))
+    pod = pod_spec(ch)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["reference-headers"] == {
+        "name": "reference-headers", "secret": {"secretName": "ref-auth"}
+    }  # fmt: skip
+    mounts = {v["name"]: v for v in pod["containers"][0]["volumeMounts"]}
+    assert mounts["reference-headers"]["readOnly"] is True
+    assert mounts["reference-headers"]["mountPath"] == source.headers_dir
+    # Defaults: a check a minute, 200k sampled rows; no headers, no such volume.
+    plain = render_worker_config(monitor(data={"reference": {"url": "https://x.example/r.csv"}}))
+    assert plain.data.reference.reload_interval == "60s"
+    assert plain.data.reference.sample_rows == 200_000
+    assert plain.data.reference.headers_dir is None
+
+
+def test_reference_headers_need_a_url():
+    with pytest.raises(SpecError, match="headersSecretRef is sent with the url"):
+        monitor(data={"reference": {"configMapKeyRef": {"name": "r", "key": "k"},
+                                    "headersSecretRef": {"name": "s"}}})  # fmt: skip
+
+
 def test_estimation_and_multivariate_drift_reach_the_worker_config():
     m = monitor(
         model={"task": "multiclass-classification", "targetRef": {"name": "fd"},

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor_worker.estimators import fit_cbpe, fit_in_child
+from monitor_worker.child import in_child
+from monitor_worker.estimators import fit_cbpe
 from monitor_worker.stats import cbpe as C
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,7 +37,7 @@ def test_a_fit_in_a_child_equals_the_fit_in_process():
     y = (rng.random(4000) < 1 / (1 + np.exp(-x[:, 0]))).astype(np.int64)
     pred = (p > 0.5).astype(np.int64)
     here = fit_cbpe(y, pred, p, 2)
-    there = fit_in_child(fit_cbpe, y, pred, p, 2)
+    there = in_child(fit_cbpe, y, pred, p, 2)
     st_here, st_there = C.CBPEState(here), C.CBPEState(there)
     st_here.update(pred, p)
     st_there.update(pred, p)

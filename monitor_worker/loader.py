@@ -1,0 +1,137 @@
+"""From the config to a running :class:`MonitorService`, and again when the reference
+changes.
+
+The profile is built in a spawned child (:mod:`monitor_worker.child`): it reads the reference
+with pyarrow, fits the outlier and estimation models with scikit-learn, and hands back the
+profile (numpy arrays and plain objects). The serving process imports neither library.
+
+A reference is checked for new contents every ``data.reference.reloadInterval``: a file
+(a mounted ConfigMap, which the kubelet replaces behind a symlink, or a file on a PVC) by its
+identity, size and time; a URL by a conditional GET with its ETag. New contents give a new
+profile and a fresh window (figures restart; totals and the labels still awaited carry over);
+a new reference that cannot be used leaves the old one serving and says why."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from mm_api.worker_config import WorkerConfig
+
+from .child import ChildDied, in_child
+from .profile import Profile
+from .reference_files import ReferenceDataError, ReferenceFile, locate
+from .service import MonitorService
+from .store import open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReferenceState:
+    """What /v1/status and the metrics say about the reference in use."""
+
+    version: str | None = None
+    loaded_at: float | None = None
+    rows: int | None = None
+    sampled_rows: int | None = None
+    reloads: int = 0
+    reload_failures: int = 0
+    last_error: str | None = None
+
+
+def _profile_of(config: WorkerConfig, file: ReferenceFile | None) -> tuple[Profile, int, int]:
+    """Runs in the child: (the profile, rows of the file, rows sampled). Exceptions come back
+    as ReferenceDataError or ValueError with their message (some of ours do not pickle)."""
+    from .profile import build_profile
+    from .reference import read_file
+
+    try:
+        reference = None
+        if file is not None:
+            assert config.data.reference is not None
+            reference = read_file(file, config.data.reference.sample_rows)
+        profile = build_profile(config, reference)
+    except ReferenceDataError as e:
+        raise ReferenceDataError(str(e)) from None
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    if profile.rich is not None:
+        profile.rich.embeddings = None  # a model and a thread: the parent loads its own
+    rows = 0 if reference is None else (reference.total_rows or reference.n_rows)
+    return profile, rows, 0 if reference is None else reference.n_rows
+
+
+class Loader:
+    """Builds the service: ``loader()`` the first time (retried by the server until it
+    works), :meth:`reload` when the reference has new contents. ``spawn``: build the profile
+    in a child process (False: in this one, as ``monitor-worker --check`` does)."""
+
+    def __init__(self, config: WorkerConfig, spawn: bool = True) -> None:
+        self.config = config
+        self.spawn = spawn
+        self.reference = ReferenceState()
+        self._profile: Profile | None = None
+
+    def __call__(self) -> MonitorService:
+        if self._profile is None:
+            file = self._locate()
+            self._profile = self._build(file)
+            self._loaded(file)
+        return self._service(self._profile)
+
+    def reload(self) -> MonitorService | None:
+        """A service on the reference's new contents, or None when they have not changed.
+        Raises ReferenceDataError or ValueError when the new contents cannot be used."""
+        source = self.config.data.reference
+        if source is None or self._profile is None:
+            return None
+        try:
+            file = locate(source)
+            if file.version == self.reference.version:
+                return None
+            log.info("reference %s changed (%s): profiling it again", file.where, file.version)
+            profile = self._build(file)
+        except (ReferenceDataError, ValueError) as e:
+            self.reference.reload_failures += 1
+            self.reference.last_error = str(e)
+            raise
+        self._profile = profile
+        self._loaded(file)
+        self.reference.reloads += 1
+        return self._service(profile)
+
+    def _locate(self) -> ReferenceFile | None:
+        source = self.config.data.reference
+        return None if source is None else locate(source)
+
+    def _build(self, file: ReferenceFile | None) -> Profile:
+        start = time.monotonic()
+        if self.spawn:
+            try:
+                profile, rows, sampled = in_child(_profile_of, self.config, file)
+            except ChildDied as e:
+                raise ReferenceDataError(f"profiling the reference failed: {e}") from None
+        else:
+            profile, rows, sampled = _profile_of(self.config, file)
+        if profile.rich is not None and profile.rich.embedded:
+            from .rich.profile import load_text_embeddings
+
+            profile.rich.embeddings = load_text_embeddings(
+                self.config, self.config.drift.embedding.sample_size
+            )
+        self.reference.rows, self.reference.sampled_rows = rows, sampled
+        log.info("profile ready in %.2fs", time.monotonic() - start)
+        return profile
+
+    def _loaded(self, file: ReferenceFile | None) -> None:
+        self.reference.version = None if file is None else file.version
+        self.reference.loaded_at = time.time()
+        self.reference.last_error = None
+
+    def _service(self, profile: Profile) -> MonitorService:
+        store = open_store(self.config, profile) if self.config.store is not None else None
+        service = MonitorService(self.config, profile, store=store)
+        service.reference = self.reference
+        return service
