@@ -38,7 +38,7 @@ from benchlib import (
 )
 from ingest import Bodies
 
-LIMIT_MB = 300
+LIMIT_MB = 150  # issue 14: at most 150 MB at ready and after 10M records
 IMPORT_FLOOR = """
 import os, sys
 sys.path.insert(0, sys.argv[1])

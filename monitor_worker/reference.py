@@ -33,7 +33,10 @@ from .schema import Feature
 __all__ = ["ReferenceData", "ReferenceDataError", "load_reference", "reference_for"]
 
 BATCH_ROWS = 65_536
-_TEXT_BLOCK = 8 << 20  # CSV and JSON lines are read by blocks of about this many bytes
+#: CSV is read by blocks of this many bytes: pyarrow's streaming CSV reader holds several
+#: blocks ahead, so 8 MB blocks cost ~300 MB where 1 MB blocks cost ~40 (a 1 GB file).
+_CSV_BLOCK = 1 << 20
+_JSON_BLOCK = 8 << 20  # JSON lines: blocks of whole lines, each parsed alone
 
 
 @dataclass
@@ -121,18 +124,22 @@ def read_file(f: ReferenceFile, sample_rows: int) -> ReferenceData:
 
 
 def batches(f: ReferenceFile, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    """The file's rows in record batches (CSV and JSON lines by blocks of ~8 MB, Parquet by
-    row groups of at most 64k rows)."""
+    """The file's rows in record batches (CSV by blocks of 1 MB, JSON lines of ~8 MB, Parquet
+    by row groups in batches of at most 64k rows)."""
     try:
         if f.fmt == "parquet":
-            yield from pq.ParquetFile(f.path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+            # One thread, no pre-buffering: memory is a row group's columns, not the file's.
+            parquet = pq.ParquetFile(f.path, pre_buffer=False, buffer_size=1 << 20)
+            yield from parquet.iter_batches(
+                batch_size=BATCH_ROWS, columns=columns, use_threads=False
+            )
         elif f.fmt == "jsonl":
             yield from _json_lines(f, columns)
         else:
             convert = pacsv.ConvertOptions(include_columns=columns) if columns else None
             reader = pacsv.open_csv(
                 f.path,
-                read_options=pacsv.ReadOptions(block_size=_TEXT_BLOCK),
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False),
                 convert_options=convert,
             )
             yield from reader
@@ -146,7 +153,7 @@ def _json_lines(f: ReferenceFile, columns: list[str] | None) -> Iterator[pa.Reco
     with open(f.path, "rb") as fh:
         schema = None
         while True:
-            block = fh.read(_TEXT_BLOCK)
+            block = fh.read(_JSON_BLOCK)
             if not block:
                 break
             block += fh.readline()
@@ -165,20 +172,26 @@ def sample(f: ReferenceFile, max_rows: int, seed: int = 0) -> tuple[pa.Table, in
     kept: list[pa.Table] = []
     keys: list[np.ndarray] = []
     held = total = 0
+    threshold = 1.0  # once max_rows are held: the largest key kept; a row above it never is
     for batch in batches(f):
         total += batch.num_rows
+        key = rng.random(batch.num_rows)
+        if threshold < 1.0:
+            below = key < threshold
+            batch, key = batch.filter(pa.array(below)), key[below]
         kept.append(pa.Table.from_batches([batch]))
-        keys.append(rng.random(batch.num_rows))
+        keys.append(key)
         held += batch.num_rows
-        if held > 2 * max_rows:  # cut back to the max_rows smallest keys seen so far
+        if held > max_rows + max_rows // 4:  # cut back to the max_rows smallest keys so far
             table, k = _smallest(kept, keys, max_rows)
             kept, keys, held = [table], [k], table.num_rows
+            threshold = float(k.max())
     if total == 0:
         raise ReferenceDataError(f"{f.where}: no rows")
     if total <= max_rows:
         return pa.concat_tables(kept, promote_options="default").combine_chunks(), total
     table, _ = _smallest(kept, keys, max_rows)
-    return table.combine_chunks(), total
+    return table, total
 
 
 def _smallest(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -109,11 +107,15 @@ def locate(source: ReferenceSource, timeout: float = 60.0) -> ReferenceFile:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
             tmp = cache / f".{key}.{os.getpid()}.part"
+            digest = hashlib.sha256()
             with open(tmp, "wb") as out:
-                shutil.copyfileobj(r, out, _DOWNLOAD_CHUNK)
+                while chunk := r.read(_DOWNLOAD_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
             os.replace(tmp, target)
-            etag = r.headers.get("ETag") or f"downloaded-{time.time_ns()}"
-            etag_file.write_text(etag)
+            # Without an ETag the contents' hash is the version: the same bytes downloaded
+            # again are not a new reference.
+            etag_file.write_text(r.headers.get("ETag") or f"sha256:{digest.hexdigest()[:32]}")
     except urllib.error.HTTPError as e:
         if e.code != 304:
             raise ReferenceDataError(

@@ -88,7 +88,8 @@ class _Server(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
-        self.send_header("ETag", self.etag)
+        if self.etag:
+            self.send_header("ETag", self.etag)
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
         self.wfile.write(self.body)
@@ -114,6 +115,16 @@ def test_a_url_is_downloaded_with_secret_headers_and_again_only_on_a_new_etag(tm
         _Server.body, _Server.etag = b"x,c\n1.0,a\n2.0,b\n3.0,c\n", '"v2"'
         third = locate(source)
         assert third.version == '"v2"' and sum(b.num_rows for b in batches(third)) == 3
+        # A server without ETags: the contents' hash is the version.
+        _Server.etag = ""
+        plain = ReferenceSource(
+            url=url + "?sig=x", headers_dir=str(headers), cache_dir=str(tmp_path / "p")
+        )
+        no_etag = locate(plain)
+        assert no_etag.version.startswith("sha256:") and locate(plain).version == no_etag.version
+        _Server.body = b"x,c\n1.0,a\n"
+        assert locate(plain).version != no_etag.version
+        _Server.etag = '"v2"'
         with pytest.raises(ReferenceDataError, match="HTTP 403") as e:
             locate(ReferenceSource(url=url, cache_dir=str(tmp_path / "other")))
         assert "s3cr3t" not in str(e.value)
