@@ -79,4 +79,4 @@ def test_estimation_and_multivariate_drift_specs_are_accepted_with_their_default
     )  # fmt: skip
     spec = get_json(cluster.kubeconfig, "modelmonitor", "ok", "-n", namespace)["spec"]
     assert spec["drift"]["multivariate"] == {"method": "pca-reconstruction", "sampleSize": 2000}
-    assert spec["estimation"] == {"chunkSize": 500}
+    assert spec["estimation"] == {"chunkSize": 500, "sampleSize": 2000}

@@ -404,12 +404,13 @@ def ingest_requests(worker: WorkerProcess, endpoint: str, code: str) -> float:
 
 
 # What differs between two workers fed the same data at slightly different moments.
-VOLATILE_STATUS = {"evaluatedAt", "evaluationSeconds", "lastRecordAt", "lastLabelAt"}
+VOLATILE_STATUS = {"evaluatedAt", "evaluationSeconds", "lastRecordAt", "lastLabelAt", "loadedAt"}
 VOLATILE_METRICS = (
     "modelmonitor_ingest_",  # per endpoint (cloudevents vs records), durations, queue depth
     "modelmonitor_evaluation_",
     "modelmonitor_snapshot_",
     "modelmonitor_last_",
+    "modelmonitor_reference_loaded_timestamp",  # when each worker profiled its reference
 )
 
 

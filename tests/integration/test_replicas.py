@@ -263,3 +263,61 @@ def test_replicas_restarted_one_by_one_keep_the_window_and_answer_no_5xx(tmp_pat
     finally:
         for w in workers:
             w.stop()
+
+
+def test_past_max_buffered_ingestion_answers_503_and_nothing_acknowledged_is_lost(
+    tmp_path, redis_server
+):
+    cfg = config(tmp_path, redis_server.url)
+    cfg["store"]["maxBuffered"] = 500
+    w = WorkerProcess(tmp_path / "w", cfg, env={"MM_STORE_PASSWORD": redis_server.password})
+    w.start()
+    rng = np.random.default_rng(5)
+    try:
+        post_ok(w, "/v1/records", next(record_batches(rng, 1, 100, "before")))
+        redis_server.stop()
+        wait_until(lambda: w.status()["store"]["reachable"] is False, timeout=10, what="away")
+        acked, refused = 100, None
+        for b, body in enumerate(record_batches(rng, 20, 100, "away")):
+            code, doc = w.request("POST", "/v1/records", body)
+            if code == 503:
+                refused = (b, doc)
+                break
+            assert code == 200, (code, doc)
+            acked += 100
+        assert refused is not None, "never refused past store.maxBuffered"
+        # Refused once what waits for the store (predictions with ids, the first batch's
+        # included if its flush had not run) reached the bound: never far above it.
+        backlog = w.status()["store"]["backlog"]
+        assert 500 <= backlog <= 600 and 400 <= acked - 100 <= 600, (backlog, acked)
+        assert "retry later" in refused[1]["error"]
+        code, _ = w.request("POST", "/v1/labels", {"labels": [{"id": "before0-0", "label": 1}]})
+        assert code == 503  # labels are joined in the store
+        redis_server.start()
+        assert merged_records(w, acked) == acked  # every 2xx is in the window once it is back
+        post_ok(w, "/v1/records", next(record_batches(rng, 1, 100, "back")))
+    finally:
+        w.stop()
+
+
+def test_a_store_unreachable_at_start_keeps_the_worker_up_and_not_ready(tmp_path, redis_server):
+    redis_server.stop()
+    w = WorkerProcess(
+        tmp_path / "w",
+        config(tmp_path, redis_server.url),
+        env={"MM_STORE_PASSWORD": redis_server.password},
+    )
+    w.start(wait_ready=False)
+    try:
+        wait_until(lambda: w.get("/healthz")[0] == 200, timeout=60, what="/healthz")
+        code, doc = w.get("/readyz")
+        assert code == 503 and "store redis://127.0.0.1" in str(doc), doc
+        assert redis_server.password not in str(doc) and redis_server.password not in w.log()
+        code, _ = w.post("/v1/records", next(record_batches(np.random.default_rng(1), 1, 10)))
+        assert code == 503
+        redis_server.start()
+        wait_until(lambda: w.get("/readyz")[0] == 200, timeout=60, what="ready once it answers")
+        post_ok(w, "/v1/records", next(record_batches(np.random.default_rng(2), 1, 10)))
+        assert w.process and w.process.alive()
+    finally:
+        w.stop()

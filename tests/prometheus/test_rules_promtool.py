@@ -109,6 +109,9 @@ PANEL_OF = {
     "modelmonitornolabels": 25,
     "modelmonitorinsufficientsamples": 17,
     "modelmonitoraccuracybudgetburn": 24,
+    "modelmonitorestimatedrocauclow": 51,
+    "modelmonitorestimatedqualityoutsideband": 52,
+    "modelmonitormultivariatedrift": 53,
 }
 
 
