@@ -57,8 +57,10 @@ from monitor_worker import native
 #: counts matter: Evidently's automatic test choice switches at 2 and 5 unique values.
 NEW_VALUES_CAP = 32
 #: Cells of the compiled kernel's lookup table: each holds the few edges a value can fall
-#: between, so a slot is a table read and a short binary search (4 kB per binning).
-LUT_SIZE = 1024
+#: between, so a slot is a table read and a short binary search (64 kB per binning). The
+#: cells are uniform over the reference's range, so a heavy tail crowds the quantile edges
+#: into few cells: 16384 cells bin the drift benchmark's 20M values in 0.13 s, 1024 in 0.19 s.
+LUT_SIZE = 16384
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
