@@ -221,10 +221,12 @@ ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstanc
 
 # -- KServe's canary endpoint and segments (docs/kserve.md) ----------------------------------------
 #: Labels of the series of a keyed window: the figures of KServe's ``canary`` endpoint, or of a
-#: segment (``kserve.segments``), kept apart from the main window's. ``endpoint``: ``default`` or
-#: ``canary``; ``segment``: ``Key=value,...`` (empty for none). The main window (the default
-#: endpoint without a segment, and ``/v1/records``) keeps its series without these labels.
-KEYED_LABELS = ("endpoint", "segment")
+#: segment (``kserve.segments``), kept apart from the main window's. ``kserve_endpoint``:
+#: ``default`` or ``canary`` (not ``endpoint``: the Prometheus Operator gives every series its
+#: ServiceMonitor port as ``endpoint``); ``segment``: ``Key=value,...`` (empty for none). The
+#: main window (the default endpoint without a segment, and ``/v1/records``) keeps its series
+#: without these labels.
+KEYED_LABELS = ("kserve_endpoint", "segment")
 #: The metrics a keyed window exports too, with :data:`KEYED_LABELS` after their own labels.
 KEYED_METRICS: tuple[Metric, ...] = (
     WINDOW_RECORDS, WINDOW_LABELLED, WINDOW_SUFFICIENT, QUALITY,
@@ -238,4 +240,4 @@ KEYED_METRICS: tuple[Metric, ...] = (
     MULTIVARIATE_DRIFT_LOWER_THRESHOLD, MEASURE_QUANTILE, MEASURE_VALUES,
 )  # fmt: skip
 #: A PromQL matcher for the main window's series only (absent labels match ``""``).
-MAIN_WINDOW = 'endpoint="", segment=""'
+MAIN_WINDOW = 'kserve_endpoint="", segment=""'

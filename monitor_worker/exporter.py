@@ -63,8 +63,8 @@ class Ingestion:
 
 def families(labels: dict[str, str], samples: Iterable[Sample]) -> Iterator[Metric]:
     """Metric families of ``samples``, one per metric, in the order they first appear. Samples
-    of one metric may differ in their label names: a keyed window's carry ``endpoint`` and
-    ``segment`` too (mm_api.metrics.KEYED_LABELS), the main window's series do not."""
+    of one metric may differ in their label names: a keyed window's carry ``kserve_endpoint``
+    and ``segment`` too (mm_api.metrics.KEYED_LABELS), the main window's series do not."""
     built: dict[str, Metric] = {}
     for s in samples:
         family = built.get(s.series)

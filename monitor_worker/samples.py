@@ -70,8 +70,8 @@ _KEYED_SERIES = frozenset(metric.series for metric in m.KEYED_METRICS)
 def keyed_samples(key: EventKey, ev: Evaluation) -> list[Sample]:
     """A keyed window's figures (a KServe canary endpoint's or a segment's,
     monitor_worker.windows): the window's series of :func:`evaluation_samples`, each with the
-    :data:`~mm_api.metrics.KEYED_LABELS` ``endpoint`` and ``segment`` last."""
-    extra = (("endpoint", key.endpoint), ("segment", key.segment_label))
+    :data:`~mm_api.metrics.KEYED_LABELS` ``kserve_endpoint`` and ``segment`` last."""
+    extra = (("kserve_endpoint", key.endpoint), ("segment", key.segment_label))
     return [
         Sample(s.series, (*s.labels, *extra), s.value)
         for s in evaluation_samples(ev)

@@ -277,7 +277,7 @@ class MonitorService:
 
     def evaluate(self, bucket: Bucket) -> Evaluation:
         """Evaluate the main window's ``bucket``, and the keyed windows' copies taken by the
-        last :meth:`window_summary` (their alerts carry ``endpoint`` and ``segment``)."""
+        last :meth:`window_summary` (their alerts carry ``kserve_endpoint`` and ``segment``)."""
         start = time.perf_counter()
         ev = evaluate(self.config, self.profile, bucket, self.clock())
         ev.violations = firing(self.alerts, evaluation_samples(ev))

@@ -98,7 +98,7 @@ class HealthReader:
 
     def _fetch_prometheus_figures(self) -> dict[tuple[str, str], dict[str, Any]]:
         figures: dict[tuple[str, str], dict[str, Any]] = {}
-        # The main window's figures: a KServe canary's or segment's series (endpoint,
+        # The main window's figures: a KServe canary's or segment's series (kserve_endpoint,
         # segment labels) are figures of their own, not the monitor's (docs/kserve.md).
         main = f"{{{metrics.MAIN_WINDOW}}}"
         queries = {

@@ -1,6 +1,6 @@
 """KServe's canary endpoint and segments in windows of their own (monitor_worker.windows): a
 canary's drift is not averaged into the default's, labels join the prediction in the window
-that holds it, the windows are bounded, the series carry ``endpoint``/``segment``, and the
+that holds it, the windows are bounded, the series carry ``kserve_endpoint``/``segment``, and the
 default endpoint without segments keeps exactly the series it had."""
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ def test_metrics_carry_endpoint_and_segment_and_the_default_series_are_unchanged
     assert {k: v for k, v in main.items() if k[0] not in varying} == {
         k: v for k, v in before.items() if k[0] not in varying
     }
-    canary = (("endpoint", "canary"), ("segment", ""))
-    team = (("endpoint", "default"), ("segment", "X-Team=fr\\,aud"))
+    canary = (("kserve_endpoint", "canary"), ("segment", ""))
+    team = (("kserve_endpoint", "default"), ("segment", "X-Team=fr\\,aud"))
     assert after[(m.WINDOW_RECORDS.series, canary)] == 80
     assert after[(m.WINDOW_RECORDS.series, team)] == 70
     score = (m.FEATURE_DRIFT_SCORE.series, (*canary, ("feature", "x"), ("method", "ks")))
@@ -220,21 +220,21 @@ def test_metrics_carry_endpoint_and_segment_and_the_default_series_are_unchanged
     assert after[(score[0], tuple(sorted(score[1])))] == ev.features["x"].score
     # Only the window's figures are keyed, each with both labels.
     assert {name for name, _ in keyed} <= {metric.series for metric in m.KEYED_METRICS}
-    assert all({"endpoint", "segment"} <= dict(labels).keys() for _, labels in keyed)
+    assert all({"kserve_endpoint", "segment"} <= dict(labels).keys() for _, labels in keyed)
     assert m.EVALUATION_TIMESTAMP.series not in {name for name, _ in keyed}
 
 
 def test_alerts_are_per_endpoint_and_segment_in_promql_and_in_the_worker():
     rule = alerts.Compare(m.DRIFT_SHARE, ">=", 0.5)
-    assert "endpoint, segment" in rule.promql('modelmonitor="m"')
-    assert "endpoint" not in alerts.Compare(m.PENDING_LABELS, ">", 1).promql('modelmonitor="m"')
+    assert "kserve_endpoint, segment" in rule.promql('modelmonitor="m"')
+    assert "segment" not in alerts.Compare(m.PENDING_LABELS, ">", 1).promql('modelmonitor="m"')
     rng = np.random.default_rng(16)
     svc = service(rng.normal(size=500))
     send(svc, "d", rng.normal(size=200), np.zeros(200))
     send(svc, "c", rng.normal(4, 1, 200), np.zeros(200), endpoint="canary")
     evaluate(svc)
     drift = [v for v in svc.status().violations if v.alert == alerts.DATA_DRIFT]
-    assert [v.labels.get("endpoint") for v in drift] == ["canary"]
+    assert [v.labels.get("kserve_endpoint") for v in drift] == ["canary"]
 
 
 def test_a_canary_request_without_its_response_goes_to_the_canary_window():
