@@ -67,7 +67,18 @@ class Row:
     panels: tuple[Panel, ...] = field(default_factory=tuple)
 
 
+#: Series a window of KServe's canary endpoint or of a segment exports too, with
+#: ``kserve_endpoint`` and ``segment`` labels (mm_api.metrics.KEYED_METRICS); the main window's lack them.
+_KEYED_SELECTORS = tuple(f"{metric.series}{{" for metric in m.KEYED_METRICS)
+_AGGREGATIONS = ("sum", "max", "min", "count", "avg", "histogram_quantile")
+
+
 def q(expr: str, legend: str = "", instant: bool = False) -> Query:
+    """A query; the legend of a keyed window's series names its endpoint and segment too
+    (empty for the main window's)."""
+    keyed = any(sel in expr for sel in _KEYED_SELECTORS) and not expr.startswith(_AGGREGATIONS)
+    if legend and keyed:
+        legend = f"{legend} {{{{kserve_endpoint}}}} {{{{segment}}}}"
     return Query(expr, legend, instant)
 
 

@@ -19,7 +19,7 @@ from . import exporters as x
 from . import metrics as m
 from .alerting import ServingHealthSpec
 from .durations import parse_duration
-from .metrics import Metric
+from .metrics import KEYED_LABELS, KEYED_METRICS, Metric
 from .sections import (
     ESTIMATED_CLASSIFICATION_METRICS,
     ESTIMATED_REGRESSION_METRICS,
@@ -125,9 +125,12 @@ class Compare:
     def promql(self, selector: str) -> str:
         """The condition over every replica's copy of the series: replicas sharing a store
         export the same merged figures, so the maximum per monitor (and per the series' own
-        labels) is the monitor's figure, once."""
+        labels, and per KServe endpoint and segment) is the monitor's figure, once."""
         matchers = "".join(f', {k}="{v}"' for k, v in self.matchers)
-        by = ", ".join(("namespace", *self.metric.all_labels))
+        # A keyed window's series (KServe canary, segments) is a figure of its own; the main
+        # window's lack these labels, so its result keeps exactly the labels it always had.
+        keyed = KEYED_LABELS if self.metric in KEYED_METRICS else ()
+        by = ", ".join(("namespace", *self.metric.all_labels, *keyed))
         series = f"{self.metric.series}{{{selector}{matchers}}}"
         return f"max by ({by}) ({series}) {self.op} {self.threshold:g}"
 

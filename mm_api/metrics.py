@@ -227,3 +227,26 @@ KSERVE_PAIRS_REFUSED = _c(
 )
 
 ALL: tuple[Metric, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Metric))
+
+# -- KServe's canary endpoint and segments (docs/kserve.md) ----------------------------------------
+#: Labels of the series of a keyed window: the figures of KServe's ``canary`` endpoint, or of a
+#: segment (``kserve.segments``), kept apart from the main window's. ``kserve_endpoint``:
+#: ``default`` or ``canary`` (not ``endpoint``: the Prometheus Operator gives every series its
+#: ServiceMonitor port as ``endpoint``); ``segment``: ``Key=value,...`` (empty for none). The
+#: main window (the default endpoint without a segment, and ``/v1/records``) keeps its series
+#: without these labels.
+KEYED_LABELS = ("kserve_endpoint", "segment")
+#: The metrics a keyed window exports too, with :data:`KEYED_LABELS` after their own labels.
+KEYED_METRICS: tuple[Metric, ...] = (
+    WINDOW_RECORDS, WINDOW_LABELLED, WINDOW_SUFFICIENT, QUALITY,
+    FEATURE_DRIFT_SCORE, FEATURE_DRIFT_DETECTED, FEATURE_DRIFT_THRESHOLD, DRIFT_SHARE,
+    DATASET_DRIFT, PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_DETECTED, PREDICTION_DRIFT_THRESHOLD,
+    SCORE_DRIFT_SCORE, SCORE_DRIFT_DETECTED, SCORE_DRIFT_THRESHOLD, OUTLIER_RATIO, OUTLIERS_SCORED,
+    ESTIMATED_QUALITY, ESTIMATED_QUALITY_LOWER, ESTIMATED_QUALITY_UPPER,
+    ESTIMATED_QUALITY_SAMPLING_ERROR, ESTIMATED_QUALITY_LOWER_THRESHOLD,
+    ESTIMATED_QUALITY_UPPER_THRESHOLD, ESTIMATED_QUALITY_OUTSIDE_BAND, MULTIVARIATE_DRIFT,
+    MULTIVARIATE_DRIFT_DETECTED, MULTIVARIATE_DRIFT_UPPER_THRESHOLD,
+    MULTIVARIATE_DRIFT_LOWER_THRESHOLD, MEASURE_QUANTILE, MEASURE_VALUES,
+)  # fmt: skip
+#: A PromQL matcher for the main window's series only (absent labels match ``""``).
+MAIN_WINDOW = 'kserve_endpoint="", segment=""'

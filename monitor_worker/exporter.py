@@ -19,6 +19,7 @@ from mm_api.alerts import Sample
 
 from .samples import (
     evaluation_samples,
+    keyed_samples,
     reference_samples,
     rich_samples,
     state_samples,
@@ -62,17 +63,18 @@ class Ingestion:
 
 
 def families(labels: dict[str, str], samples: Iterable[Sample]) -> Iterator[Metric]:
-    """Metric families of ``samples``, one per metric, in the order they first appear."""
-    base = list(labels.values())
-    built: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+    """Metric families of ``samples``, one per metric, in the order they first appear. Samples
+    of one metric may differ in their label names: a keyed window's carry ``kserve_endpoint``
+    and ``segment`` too (mm_api.metrics.KEYED_LABELS), the main window's series do not."""
+    built: dict[str, Metric] = {}
     for s in samples:
         family = built.get(s.series)
         if family is None:
             metric = _BY_SERIES[s.series]
             kind = CounterMetricFamily if metric.kind == "counter" else GaugeMetricFamily
-            family = kind(metric.name, metric.help, labels=[*labels, *(k for k, _ in s.labels)])
+            family = kind(metric.name, metric.help, labels=[])
             built[s.series] = family
-        family.add_metric([*base, *(v for _, v in s.labels)], s.value)
+        family.add_sample(s.series, {**labels, **dict(s.labels)}, s.value)
     return iter(built.values())
 
 
@@ -108,4 +110,6 @@ class WindowCollector(Collector):
         samples += rich_samples(service)
         if service.evaluation is not None:
             samples += evaluation_samples(service.evaluation)
+        for key, ev in list(service.keyed_evaluations.items()):
+            samples += keyed_samples(key, ev)
         yield from families(self.labels, samples)

@@ -2,7 +2,11 @@
 from id to ring slot. Memory is fixed by ``labels.maxPending``; an entry leaves when its
 label arrives, when it is older than ``labels.ttl``, or when newer predictions need its slot
 (both counted as *expired*). No Python object per record: inserting a 1000-record batch is a
-handful of numpy operations and one ``dict.update``."""
+handful of numpy operations and one ``dict.update``.
+
+One ring serves every window of a monitor (``labels.maxPending`` bounds them together): each
+entry remembers the window its prediction came from (``window``: 0 for the main one, else
+the code of a KServe endpoint's or segment's window), so its label joins it there."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class PendingPredictions:
         self.times = np.zeros(cap, dtype=np.float64)
         self.predictions = np.zeros(cap, dtype=np.float64)  # class index or value
         self.probas = np.full((cap, max(self.proba_width, 1)), np.nan, dtype=np.float64)
+        self.windows = np.zeros(cap, dtype=np.int64)
         self.slots: dict[str, int] = {}
         self.head = 0  # next slot to write; entries age from head (newest) backwards
         self.expired = 0
@@ -36,8 +41,10 @@ class PendingPredictions:
         predictions: np.ndarray,
         probas: np.ndarray | None,
         now: float | np.ndarray,
+        window: int | np.ndarray = 0,
     ) -> None:
-        """Remember predictions (class indices or values) by id; ``now`` may be per row."""
+        """Remember predictions (class indices or values) by id; ``now`` and ``window`` may be
+        per row."""
         if self.capacity == 0 or not ids:
             return
         n = len(ids)
@@ -47,6 +54,8 @@ class PendingPredictions:
             probas = None if probas is None else probas[-self.capacity :]
             if isinstance(now, np.ndarray):
                 now = now[-self.capacity :]
+            if isinstance(window, np.ndarray):
+                window = window[-self.capacity :]
             n = self.capacity
         slots = (self.head + np.arange(n)) % self.capacity
         self._evict(slots)
@@ -54,6 +63,7 @@ class PendingPredictions:
         self.keys[slots] = ids
         self.times[slots] = now
         self.predictions[slots] = predictions
+        self.windows[slots] = window
         if probas is None:
             self.probas[slots] = np.nan
         else:
@@ -89,6 +99,12 @@ class PendingPredictions:
     def take(self, ids: list[str], now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the pending predictions for ``ids``:
         (indices into ``ids`` that matched, predictions, probabilities)."""
+        return self.take_keyed(ids, now)[:3]
+
+    def take_keyed(
+        self, ids: list[str], now: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`take`, and the window of each prediction taken."""
         cutoff = now - self.ttl
         found = [self.slots.pop(k, -1) for k in ids]
         idx = np.flatnonzero(np.asarray(found) >= 0)
@@ -98,7 +114,7 @@ class PendingPredictions:
             self.expired += int((~fresh).sum())
             idx, slots = idx[fresh], slots[fresh]
         self.keys[slots] = None
-        return idx, self.predictions[slots], self.probas[slots]
+        return idx, self.predictions[slots], self.probas[slots], self.windows[slots]
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -109,6 +125,7 @@ class PendingPredictions:
             "times": self.times[slots],
             "predictions": self.predictions[slots],
             "probas": self.probas[slots],  # NaN (no score) is written as null
+            "windows": self.windows[slots],
             "expired": self.expired,
         }
 
@@ -119,5 +136,6 @@ class PendingPredictions:
         if ids:
             probas = np.asarray(d["probas"], dtype=np.float64).reshape(len(ids), -1)[order]
             preds = np.asarray(d["predictions"], dtype=np.float64)[order]
-            self.add(ids, preds, probas, times[order])
+            windows = np.asarray(d.get("windows", np.zeros(len(ids))), dtype=np.int64)[order]
+            self.add(ids, preds, probas, times[order], windows)
         self.expired = int(d.get("expired", 0))

@@ -12,6 +12,7 @@ from mm_api.metrics import Metric
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
+    from .ingest import EventKey
     from .service import MonitorService
     from .window import Totals
 
@@ -61,6 +62,21 @@ def evaluation_samples(ev: Evaluation) -> list[Sample]:
             if q in figures
         ]
     return out + estimation_samples(ev)
+
+
+_KEYED_SERIES = frozenset(metric.series for metric in m.KEYED_METRICS)
+
+
+def keyed_samples(key: EventKey, ev: Evaluation) -> list[Sample]:
+    """A keyed window's figures (a KServe canary endpoint's or a segment's,
+    monitor_worker.windows): the window's series of :func:`evaluation_samples`, each with the
+    :data:`~mm_api.metrics.KEYED_LABELS` ``kserve_endpoint`` and ``segment`` last."""
+    extra = (("kserve_endpoint", key.endpoint), ("segment", key.segment_label))
+    return [
+        Sample(s.series, (*s.labels, *extra), s.value)
+        for s in evaluation_samples(ev)
+        if s.series in _KEYED_SERIES
+    ]
 
 
 def estimation_samples(ev: Evaluation) -> list[Sample]:

@@ -20,12 +20,14 @@ from mm_api.worker_config import WorkerConfig
 from .evaluate import Evaluation, evaluate
 from .ingest import (
     Batch,
+    EventKey,
     KServePairs,
     PayloadError,
     TypedDecoder,
     check_event_body,
     decode_half,
     encode_half,
+    event_key,
     event_kind,
     join,
     parse_columns,
@@ -37,7 +39,7 @@ from .ingest import (
 )
 from .ingest.body import parse_json
 from .profile import Profile
-from .samples import evaluation_samples
+from .samples import evaluation_samples, keyed_samples
 from .snapshot import pack, read_snapshot, write_snapshot
 from .store.shared import SharedPending
 from .store.work import FlushResult, FlushWork, StoreUnavailable
@@ -45,6 +47,7 @@ from .store.work import FlushResult, FlushWork, StoreUnavailable
 if TYPE_CHECKING:
     from .store.redis_store import RedisStore
 from .window import Bucket, Totals, WindowState
+from .windows import KeyedPending, KeyedWindows, keyed_window_key, window_code
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +69,13 @@ class MonitorService:
         self.clock = clock
         #: The shared store of replicas, or None: the state lives in this process alone.
         self.store = store
-        reservoir = max(config.outliers.sample_size, 1000)
-        if profile.estimation.dle is not None:  # DLE scores the reservoir's uniform sample
-            reservoir = max(reservoir, config.estimation.sample_size)
-        self.state = WindowState(
-            profile=profile,
-            size=parse_duration(config.window.size),
-            n_buckets=config.window.buckets,
-            reservoir_capacity=reservoir,
-            label_ttl=parse_duration(config.labels.ttl),
-            max_pending=config.labels.max_pending,
-            pending=SharedPending(store) if store is not None else None,
-        )
+        self.state = self.new_window(pending=SharedPending(store) if store is not None else None)
+        #: The windows of KServe's canary endpoint and of segments (monitor_worker.windows),
+        #: in process only; their latest evaluations, and their merged copies to evaluate.
+        self.keyed = KeyedWindows(self._keyed_window, config.kserve.segments.max_values)
+        self.keyed_evaluations: dict[EventKey, Evaluation] = {}
+        self._keyed_summaries: list[tuple[EventKey, Bucket]] = []
+        self._keyed_ignored = False
         #: KServe halves waiting for the next flush (shared store only).
         self.halves: list[tuple[str, str, bytes, float]] = []
         self.pairs_refused = 0
@@ -103,6 +101,31 @@ class MonitorService:
         self.pairs = old.pairs
         self.halves = old.halves + self.halves
 
+    def new_window(self, pending: Any = None, totals: Totals | None = None) -> WindowState:
+        """A window with the monitor's profile and bounds (the main one, or a keyed one)."""
+        config = self.config
+        reservoir = max(config.outliers.sample_size, 1000)
+        if self.profile.estimation.dle is not None:  # DLE scores the reservoir's uniform sample
+            reservoir = max(reservoir, config.estimation.sample_size)
+        return WindowState(
+            profile=self.profile,
+            size=parse_duration(config.window.size),
+            n_buckets=config.window.buckets,
+            reservoir_capacity=reservoir,
+            label_ttl=parse_duration(config.labels.ttl),
+            max_pending=config.labels.max_pending,
+            totals=totals if totals is not None else Totals(),
+            pending=pending,
+        )
+
+    def _keyed_window(self, key: EventKey) -> WindowState:
+        """A keyed window: the main window's totals and pending predictions, its own buckets."""
+        pending = KeyedPending(self.state.pending, window_code(key))
+        return self.new_window(pending=pending, totals=self.state.totals)
+
+    def window_of(self, key: EventKey) -> WindowState:
+        return self.state if key.main else self.keyed.window(key)
+
     # -- ingestion (ingest thread) ------------------------------------------------------------
 
     def ingest_records(self, body: bytes) -> dict[str, Any]:
@@ -122,20 +145,25 @@ class MonitorService:
         truth = parse_labels(_json(body), self.profile.schema)
         if self.profile.class_index is not None and not self.profile.class_index.binary:
             self.profile.class_index.indices(truth.labels, "labels[].label")
-        matched, unmatched = self.state.add_ground_truth(truth, self.clock())
+        # Routed by window code once a keyed window has held a prediction (in process only).
+        route = self.keyed.of_code if self.keyed.keys else None
+        matched, unmatched = self.state.add_ground_truth(truth, self.clock(), route)
         return {"accepted": len(truth.ids), "matched": matched, "unmatched": unmatched}
 
     def ingest_cloudevent(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         """One half of a KServe payload-logger pair (binary mode); joined on ``ce-id``.
         ``headers``: the ``ce-*`` headers and ``content-type``, lower case. A refused half
-        takes its partner with it (:meth:`KServePairs.refuse`)."""
+        takes its partner with it (:meth:`KServePairs.refuse`). Its ``ce-endpoint`` and
+        allow-listed segment (:func:`event_key`) choose its window (monitor_worker.windows)."""
         ce_id, kind = event_kind(headers)
         now = self.clock()
-        for request in self.pairs.expire(now):
-            self.state.add(request, now)  # its response never came: still the model's inputs
+        for key, request in self.pairs.expire(now):
+            # its response never came: still the model's inputs
+            self.window_of(key).add(request, now)
         schema = self.profile.schema
         half: Any
         try:
+            key = event_key(headers, self.config.kserve.segments)
             check_event_body(headers.get("content-type", ""), body)
             parsed = _json(body)
             if kind == "request":
@@ -143,23 +171,34 @@ class MonitorService:
             else:
                 half = parse_inference_response(parsed, schema)
                 response_columns(half, schema)  # refused now, not when its request comes
+            if self.store is None:  # a segment beyond kserve.segments.maxValues: 422
+                self.keyed.admit(key)  # last: a half refused for its body admits nothing
         except PayloadError:
             # In-process pairing drops the waiting partner; with a shared store the partner
             # (on any replica) ages out of the store instead (docs/failure-modes.md).
             self.pairs.refuse(ce_id, now)
             raise
         if self.store is not None:
+            if not key.main and not self._keyed_ignored:
+                self._keyed_ignored = True
+                log.warning(
+                    "events of endpoint %s, segment %r go to the main window: keyed windows "
+                    "are not kept with a shared store (docs/kserve.md)",
+                    key.endpoint,
+                    key.segment_label,
+                )
             # Paired in the store at the next flush, with a half any replica took.
             self.halves.append(
                 (ce_id, "q" if kind == "request" else "r", encode_half(kind, half), now)
             )
             return {"accepted": 1, "joined": False, "queued": True}
-        pair = self.pairs.add(ce_id, kind, half, now)
+        pair = self.pairs.add(ce_id, kind, half, now, key)
         if pair is None:
             return {"accepted": 1, "joined": False}
-        batch = join(ce_id, *pair, schema)
+        request, response, key = pair
+        batch = join(ce_id, request, response, schema)
         self._check_classes(batch)
-        self.state.add(batch, now)
+        self.window_of(key).add(batch, now)
         return {"accepted": 1, "joined": True, "records": batch.n}
 
     def _check_classes(self, batch: Batch) -> None:
@@ -243,15 +282,26 @@ class MonitorService:
     # -- evaluation ---------------------------------------------------------------------------
 
     def window_summary(self) -> Bucket:
-        """A merged copy of the window (ingest thread); evaluation can then run elsewhere."""
-        return self.state.merged(self.clock())
+        """A merged copy of the window (ingest thread); evaluation can then run elsewhere.
+        The keyed windows' copies are kept for :meth:`evaluate` (idle ones are dropped)."""
+        now = self.clock()
+        self.keyed.drop_idle(now)
+        self._keyed_summaries = [(key, w.merged(now)) for key, w in self.keyed]
+        return self.state.merged(now)
 
     def evaluate(self, bucket: Bucket) -> Evaluation:
+        """Evaluate the main window's ``bucket``, and the keyed windows' copies taken by the
+        last :meth:`window_summary` (their alerts carry ``kserve_endpoint`` and ``segment``)."""
         start = time.perf_counter()
         ev = evaluate(self.config, self.profile, bucket, self.clock())
         ev.violations = firing(self.alerts, evaluation_samples(ev))
+        keyed = {}
+        for key, summary in self._keyed_summaries:
+            kev = evaluate(self.config, self.profile, summary, self.clock())
+            kev.violations = firing(self.alerts, keyed_samples(key, kev))
+            keyed[key] = kev
         ev.duration = time.perf_counter() - start
-        self.evaluation = ev
+        self.evaluation, self.keyed_evaluations = ev, keyed
         return ev
 
     def status_document(self) -> dict[str, Any]:
@@ -316,7 +366,10 @@ class MonitorService:
                 name: doc.MeasureFigure.model_validate({**v, "count": int(v["count"])})
                 for name, v in ev.measures.items()
             }
-        status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in ev.violations]
+        violations = [*ev.violations]
+        for kev in list(self.keyed_evaluations.values()):
+            violations += kev.violations
+        status.violations = [doc.Violation(**dataclasses.asdict(v)) for v in violations]
         status.evaluation_seconds = ev.duration
         self._estimation_status(status, ev)
         return status
@@ -351,14 +404,34 @@ class MonitorService:
 
     # -- snapshots ----------------------------------------------------------------------------
 
+    def _restore_keyed(self, data: Any) -> tuple[KeyedWindows, dict[EventKey, dict[int, Bucket]]]:
+        """The keyed windows of a snapshot: their segments and keys, and their buckets (put in
+        their windows once the main window's totals are in place). Raises as restore expects."""
+        keyed = KeyedWindows(self._keyed_window, self.config.kserve.segments.max_values)
+        buckets: dict[EventKey, dict[int, Bucket]] = {}
+        if not data:
+            return keyed, buckets
+        keyed.values.load(data["segments"])
+        for item in data["keys"]:
+            key = keyed_window_key(item)
+            keyed.keys[window_code(key)] = key
+        for w in data["windows"]:
+            buckets[keyed_window_key(w["key"])] = {
+                int(k): Bucket.from_dict(v, self.profile) for k, v in w["buckets"].items()
+            }
+        return keyed, buckets
+
     def snapshot_document(self) -> dict[str, Any]:
-        return {
+        document = {
             "fingerprint": self.profile.fingerprint,
             "buckets": {str(slot): b.to_dict() for slot, b in self.state.buckets.items()},
             "pending": self.state.pending.to_dict(),
             "totals": dataclasses.asdict(self.state.totals),
             "events": self.pairs.to_list(),
         }
+        if self.keyed.keys or self.keyed.values.segments():
+            document["keyed"] = self.keyed.to_dict()
+        return document
 
     def save(self, directory: Path) -> None:
         """Write a snapshot (on the ingest thread: the arrays are read, not copied)."""
@@ -379,6 +452,7 @@ class MonitorService:
                 raise ValueError(f"its samples hold other than {capacity} rows per bucket")
             totals = Totals(**snapshot["totals"])
             pairs.load(snapshot.get("events", []), self.profile.schema)
+            keyed, keyed_buckets = self._restore_keyed(snapshot.get("keyed"))
         except (KeyError, TypeError, ValueError) as e:
             log.warning(
                 "snapshot in %s does not fit this worker (%s): starting fresh", directory, e
@@ -390,6 +464,9 @@ class MonitorService:
             log.warning("pending labels in the snapshot are unusable (%s): dropped", e)
         self.state.buckets, self.state.totals = buckets, totals
         self.pairs = pairs
+        self.keyed = keyed
+        for key, kept in keyed_buckets.items():  # made after the totals: they share them
+            keyed.window(key).buckets = kept
         self.state.expire(self.clock())
         log.info(
             "restored snapshot: %d records so far, %d buckets, %d pending labels",

@@ -9,7 +9,9 @@ arrival), so labels that arrive hours later still count, in the window they arri
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,8 @@ from .stats import (
 )
 from .stats.cbpe import CBPEState
 from .stats.reconstruction import ReconstructionState
+
+log = logging.getLogger(__name__)
 
 # Sketch updates are buffered per bucket and applied in chunks of this many rows: numpy's
 # per-call overhead, not the arithmetic, dominates updates of 1000-row batches.
@@ -489,32 +493,60 @@ class WindowState:
             self.pending.add(batch.ids, predictions, batch.score, now)
             self.totals.labels_expired = self.pending.expired
 
-    def add_ground_truth(self, truth: GroundTruth, now: float) -> tuple[int, int]:
-        """Join late labels to pending predictions by id. Returns (matched, unmatched)."""
+    def add_ground_truth(
+        self,
+        truth: GroundTruth,
+        now: float,
+        route: Callable[[int], WindowState | None] | None = None,
+    ) -> tuple[int, int]:
+        """Join late labels to pending predictions by id. Returns (matched, unmatched).
+        ``route``: the window of a pending prediction's window code (monitor_worker.windows),
+        when other windows share these pending predictions; code 0 is this window. A label
+        joins the quality of the window that holds its prediction, in its current bucket."""
         self.expire(now)
-        idx, predictions, probas = self.pending.take(truth.ids, now)
+        if route is None:  # no other window: the store's pending predictions have no codes
+            idx, predictions, probas = self.pending.take(truth.ids, now)
+            codes = np.zeros(idx.size, dtype=np.int64)
+        else:
+            idx, predictions, probas, codes = self.pending.take_keyed(truth.ids, now)
         matched = int(idx.size)
         unmatched = len(truth.ids) - matched
         self.totals.labels_matched += matched
         self.totals.labels_unmatched += unmatched
         self.totals.labels_expired = self.pending.expired
-        if matched:
-            bucket = self._bucket(self._slot(now))
-            labels = truth.labels[idx]
-            index = self.profile.class_index
-            if index is not None:
-                t_idx = index.indices(labels, "labels[].label")
-                p_idx = predictions.astype(np.int64)
-                proba = probas if np.isfinite(probas).all() else None
-                if proba is not None and index.binary:
-                    proba = proba[:, 0]
-                bucket.add_classified(t_idx, p_idx, proba)
-                self.totals.correct += int((t_idx == p_idx).sum())
-            else:
-                bucket.add_regression(labels, predictions)
-            self.totals.labelled += matched
-            self.totals.last_label_at = now
+        if not matched:
+            return matched, unmatched
+        if route is None or not codes.any():
+            self.add_joined(truth.labels[idx], predictions, probas, now)
+            return matched, unmatched
+        for code in np.unique(codes).tolist():
+            target = self if code == 0 else route(int(code))
+            mine = codes == code
+            if target is None:  # its window's key is unknown here: the quality is lost
+                log.warning("%d labels joined predictions of an unknown window", mine.sum())
+                continue
+            target.add_joined(truth.labels[idx[mine]], predictions[mine], probas[mine], now)
         return matched, unmatched
+
+    def add_joined(
+        self, labels: np.ndarray, predictions: np.ndarray, probas: np.ndarray, now: float
+    ) -> None:
+        """Labels joined with their pending predictions (taken from :attr:`pending`, here or
+        by the service for the window they came from) into the quality of the current bucket."""
+        bucket = self._bucket(self._slot(now))
+        index = self.profile.class_index
+        if index is not None:
+            t_idx = index.indices(labels, "labels[].label")
+            p_idx = predictions.astype(np.int64)
+            proba = probas if np.isfinite(probas).all() else None
+            if proba is not None and index.binary:
+                proba = proba[:, 0]
+            bucket.add_classified(t_idx, p_idx, proba)
+            self.totals.correct += int((t_idx == p_idx).sum())
+        else:
+            bucket.add_regression(labels, predictions)
+        self.totals.labelled += int(labels.size)
+        self.totals.last_label_at = now
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .kserve import (
     response_columns,
 )
 from .kserve_events import (
+    MAIN,
     REQUEST_TYPE,
     RESPONSE_TYPE,
     EventKey,
@@ -52,6 +53,7 @@ from .values import (
 )
 
 __all__ = [
+    "MAIN",
     "MAX_RECORDS_PER_BATCH",
     "REQUEST_TYPE",
     "RESERVED_COLUMNS",

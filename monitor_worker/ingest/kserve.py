@@ -16,7 +16,7 @@ import orjson
 from ..schema import DataSchema
 from .batch import Batch, PayloadError
 from .columns import parse_columns
-from .kserve_events import PARTNER_REFUSED, EventRefused, not_an_inference
+from .kserve_events import MAIN, PARTNER_REFUSED, EventKey, EventRefused, not_an_inference
 from .rows import parse_records
 from .values import check_count, numeric_column, score_column, target_column
 
@@ -239,6 +239,7 @@ class _Half:
     kind: str  # "request" | "response"
     payload: Batch | Response
     at: float
+    key: EventKey = MAIN  # the window its event belongs to (endpoint and segment)
 
 
 class KServePairs:
@@ -248,7 +249,10 @@ class KServePairs:
     model's inputs, so :meth:`expire` hands it back to be counted without a prediction.
 
     A half that was refused takes its partner with it (:meth:`refuse`): the waiting one is
-    dropped and one that comes later is refused too, so no inference is half accepted."""
+    dropped and one that comes later is refused too, so no inference is half accepted.
+
+    Each half keeps its event's :class:`EventKey`; a pair, and an expired request, go to the
+    window of the request's key (KServe puts the same extensions on both halves)."""
 
     def __init__(self, ttl: float = HALF_TTL, max_unpaired: int = MAX_UNPAIRED) -> None:
         self.ttl = ttl
@@ -271,8 +275,9 @@ class KServePairs:
             self._refused.popitem(last=False)
 
     def add(
-        self, ce_id: str, kind: str, payload: Batch | Response, now: float
-    ) -> tuple[Batch, Response] | None:
+        self, ce_id: str, kind: str, payload: Batch | Response, now: float, key: EventKey = MAIN
+    ) -> tuple[Batch, Response, EventKey] | None:
+        """The pair (request, response, the request's key) once both halves came, else None."""
         refused_at = self._refused.pop(ce_id, None)
         if refused_at is not None and now - refused_at < self.ttl:
             raise EventRefused(
@@ -282,15 +287,14 @@ class KServePairs:
             )  # fmt: skip
         other = self._halves.pop(ce_id, None)
         if other is None or other.kind == kind:
-            self._halves[ce_id] = _Half(kind, payload, now)
+            self._halves[ce_id] = _Half(kind, payload, now, key)
             return None
-        request, response = (
-            (payload, other.payload) if kind == "request" else (other.payload, payload)
-        )
-        return request, response  # type: ignore[return-value]
+        if kind == "request":
+            return payload, other.payload, key  # type: ignore[return-value]
+        return other.payload, payload, other.key  # type: ignore[return-value]
 
-    def expire(self, now: float) -> list[Batch]:
-        """Drop halves past their time; returns the requests among them."""
+    def expire(self, now: float) -> list[tuple[EventKey, Batch]]:
+        """Drop halves past their time; returns the requests among them, with their keys."""
         requests = []
         while self._halves:
             half = next(iter(self._halves.values()))
@@ -298,18 +302,30 @@ class KServePairs:
                 break
             self._halves.popitem(last=False)
             if half.kind == "request":
-                requests.append(half.payload)
+                requests.append((half.key, half.payload))
         return requests  # type: ignore[return-value]
 
     # -- snapshots -------------------------------------------------------------------------
 
     def to_list(self) -> list[list[Any]]:
-        return [[key, h.kind, _encode(h), h.at] for key, h in self._halves.items()]
+        return [
+            [ce_id, h.kind, _encode(h), h.at, *([] if h.key.main else [h.key.to_json()])]
+            for ce_id, h in self._halves.items()
+        ]
 
     def load(self, items: list[list[Any]], schema: DataSchema) -> None:
+        """Halves of :meth:`to_list` (a fifth item, the key, only for keyed windows' halves)."""
         self._halves = OrderedDict(
-            (key, _Half(kind, _decode(kind, payload, schema), at))
-            for key, kind, payload, at in items
+            (
+                ce_id,
+                _Half(
+                    kind,
+                    _decode(kind, payload, schema),
+                    at,
+                    EventKey.from_json(rest[0]) if rest else MAIN,
+                ),
+            )
+            for ce_id, kind, payload, at, *rest in items
         )
 
 

@@ -123,6 +123,38 @@ class EventKey:
     endpoint: str = "default"
     segment: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def main(self) -> bool:
+        """The default endpoint without a segment: the monitor's main window, where records
+        sent to ``/v1/records`` go too."""
+        return self.endpoint == "default" and not self.segment
+
+    @property
+    def segment_label(self) -> str:
+        """The segment as one stable text, ``X-Team=fraud,tier=gold`` (keys as the spec names
+        them, in its order; ``\\``, ``,`` and ``=`` in a value escaped with ``\\``, so two
+        segments never read the same); empty for none."""
+        return _label(self.segment)
+
+    def to_json(self) -> list:
+        return [self.endpoint, [list(kv) for kv in self.segment]]
+
+    @classmethod
+    def from_json(cls, data: list) -> EventKey:
+        """Inverse of :meth:`to_json`; raises ValueError for anything else."""
+        try:
+            endpoint, segment = data
+            key = cls(str(endpoint), tuple((str(k), str(v)) for k, v in segment))
+        except (TypeError, ValueError):
+            raise ValueError(f"not an event key: {str(data)[:80]}") from None
+        if key.endpoint not in ENDPOINTS:
+            raise ValueError(f"not an endpoint: {key.endpoint[:40]!r}")
+        return key
+
+
+#: The main window's key: the default endpoint, no segment.
+MAIN = EventKey()
+
 
 def event_endpoint(headers: Mapping[str, str]) -> str:
     """``ce-endpoint``: ``default`` or ``canary``. Empty (KServe v0.17 copies the predictor
@@ -242,7 +274,11 @@ class SegmentValues:
 
 
 def _label(segment: tuple[tuple[str, str], ...]) -> str:
-    return ",".join(f"{k}={v}" for k, v in segment)
+    return ",".join(f"{_escaped(k)}={_escaped(v)}" for k, v in segment)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 def event_key(

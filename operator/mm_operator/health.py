@@ -98,17 +98,20 @@ class HealthReader:
 
     def _fetch_prometheus_figures(self) -> dict[tuple[str, str], dict[str, Any]]:
         figures: dict[tuple[str, str], dict[str, Any]] = {}
+        # The main window's figures: a KServe canary's or segment's series (kserve_endpoint,
+        # segment labels) are figures of their own, not the monitor's (docs/kserve.md).
+        main = f"{{{metrics.MAIN_WINDOW}}}"
         queries = {
-            "records": metrics.WINDOW_RECORDS.series,
-            "labelled": metrics.WINDOW_LABELLED.series,
-            "quality": metrics.QUALITY.series,
-            "driftShare": metrics.DRIFT_SHARE.series,
-            "outlierRatio": metrics.OUTLIER_RATIO.series,
-            "sufficient": metrics.WINDOW_SUFFICIENT.series,
-            "predictionDrift": f"max by (namespace, modelmonitor) ({metrics.PREDICTION_DRIFT_DETECTED.series})",
-            "estimatedQuality": metrics.ESTIMATED_QUALITY.series,
-            "multivariateDrift": f"max by (namespace, modelmonitor) ({metrics.MULTIVARIATE_DRIFT_DETECTED.series})",
-            "drifted": f"{metrics.FEATURE_DRIFT_DETECTED.series} == 1",
+            "records": metrics.WINDOW_RECORDS.series + main,
+            "labelled": metrics.WINDOW_LABELLED.series + main,
+            "quality": metrics.QUALITY.series + main,
+            "driftShare": metrics.DRIFT_SHARE.series + main,
+            "outlierRatio": metrics.OUTLIER_RATIO.series + main,
+            "sufficient": metrics.WINDOW_SUFFICIENT.series + main,
+            "predictionDrift": f"max by (namespace, modelmonitor) ({metrics.PREDICTION_DRIFT_DETECTED.series}{main})",
+            "estimatedQuality": metrics.ESTIMATED_QUALITY.series + main,
+            "multivariateDrift": f"max by (namespace, modelmonitor) ({metrics.MULTIVARIATE_DRIFT_DETECTED.series}{main})",
+            "drifted": f"{metrics.FEATURE_DRIFT_DETECTED.series}{main} == 1",
         }
         for key, expr in queries.items():
             q = urllib.parse.urlencode({"query": expr})

@@ -121,7 +121,9 @@ def test_kserve_logger_events_give_the_figures_of_the_same_records_sent_directly
     rng = np.random.default_rng(5)
     labels: list[dict] = []
     rows = 0
-    # An allow-listed header reaches the worker as ce-metadata, which it does not read yet.
+    # An allow-listed header reaches the worker as ce-metadata; this worker does not list it
+    # in kserve.segments, so the figures stay the main window's (keyed windows:
+    # tests/unit/worker/test_keyed_windows.py).
     logger = logger_to(via_kserve, metadata_headers=("X-Team",))
     with KServeAgent(tmp_path / "agent", server.port, logger) as agent:
         for k, n in enumerate(BATCHES):

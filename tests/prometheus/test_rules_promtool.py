@@ -292,6 +292,61 @@ def test_data_feature_and_prediction_drift(tmp_path):
     )
 
 
+def test_a_kserve_canary_drifts_on_its_own_and_the_default_does_not_alert(tmp_path):
+    """A keyed window's series (kserve_endpoint, segment: docs/kserve.md) are compared on their
+    own: the canary's drift raises one alert with its labels, the default's figure (the main
+    window, without those labels) none; the Prometheus Operator's own ``endpoint`` label
+    (the ServiceMonitor's port) is no part of it."""
+    run_tests(
+        tmp_path,
+        CLASSIFIER,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series("modelmonitor_drift_share", "0.1x12", endpoint="http", pod="a"),
+                    series("modelmonitor_drift_share", "0.1x12", endpoint="http", pod="b"),
+                    series(
+                        "modelmonitor_drift_share",
+                        "0.5x12",
+                        endpoint="http",
+                        pod="a",
+                        kserve_endpoint="canary",
+                        segment="",
+                    ),
+                    series(
+                        "modelmonitor_drift_share",
+                        "0.2x12",
+                        endpoint="http",
+                        pod="a",
+                        kserve_endpoint="default",
+                        segment="X-Team=risk",
+                    ),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "8m",
+                        "alertname": "ModelMonitorDataDrift",
+                        "exp_alerts": [
+                            alert(
+                                {
+                                    **BASE,
+                                    "team": "fraud",
+                                    "severity": "warning",
+                                    "kserve_endpoint": "canary",
+                                },
+                                "Input data of model fraud-detector drifted",
+                                "50% of the features of model fraud-detector (ml/fraud) drifted from the reference; the threshold is 30%.",
+                                "modelmonitordatadrift",
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
 def test_estimated_quality_its_band_and_multivariate_drift(tmp_path):
     team = {**BASE, "team": "fraud"}
     run_tests(
