@@ -100,6 +100,10 @@ class MonitorService:
             self.state.pending = old.state.pending  # class indices mean the same classes
         self.pairs = old.pairs
         self.halves = old.halves + self.halves
+        # Canary and segment windows start fresh too; the segments admitted and the keys of
+        # the windows that pending predictions name stay, so their labels find a window.
+        self.keyed.values = old.keyed.values
+        self.keyed.keys = dict(old.keyed.keys)
 
     def new_window(self, pending: Any = None, totals: Totals | None = None) -> WindowState:
         """A window with the monitor's profile and bounds (the main one, or a keyed one)."""

@@ -320,3 +320,23 @@ def test_with_a_shared_store_every_event_goes_to_the_main_window(caplog):
     assert out == {"accepted": 1, "joined": False, "queued": True}
     assert len(svc.halves) == 2 and len(svc.keyed) == 0 and not svc.keyed.values.segments()
     assert "keyed windows are not kept with a shared store" in caplog.text
+
+
+def test_a_new_reference_starts_every_window_fresh_and_canary_labels_still_join():
+    # What the worker does when the reference is reloaded (monitor_worker.loader): a new
+    # service takes over the old one's totals, pending predictions and known windows.
+    rng = np.random.default_rng(21)
+    clock = Clock()
+    old = service(rng.normal(size=500), clock)
+    y = rng.integers(0, 2, 100)
+    for i in range(100):
+        send(old, f"c{i}", [rng.normal()], [y[i]], endpoint="canary")
+    new = service(rng.normal(1.0, 1.0, size=500), clock)
+    new.carry_over(old)
+    assert len(new.keyed) == 0 and new.state.totals.records == 100
+    out = new.ingest_labels(orjson.dumps({"labels": [{"id": f"c{i}", "label": int(y[i])}
+                                                     for i in range(100)]}))  # fmt: skip
+    assert out["matched"] == 100
+    evaluate(new)
+    canary = new.keyed_evaluations[EventKey("canary")]
+    assert canary.labelled == 100 and canary.quality["accuracy"] == 1.0
