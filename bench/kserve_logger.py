@@ -48,7 +48,7 @@ def answered(worker: WorkerProcess) -> float:
     for family in text_string_to_metric_families(worker.metrics()):
         for sample in family.samples:
             if sample.name == "modelmonitor_ingest_requests_total" and (
-                sample.labels.get("endpoint") == "cloudevents"
+                sample.labels.get("api") == "cloudevents"
             ):
                 total += sample.value
     return total

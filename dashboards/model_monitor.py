@@ -171,14 +171,14 @@ LABELS = Row("row_labels", "Labels", (
 
 INGESTION = Row("row_ingestion", "Ingestion", (
     Panel("ingest_requests", "timeseries", "Ingestion requests",
-          "Requests per second by endpoint and HTTP status.",
-          (q(f"sum by ({BY_MONITOR}, endpoint, code) ({_rate(m.INGEST_REQUESTS.series)})",
-             "{{endpoint}} {{code}}"),), "reqps", 6),
+          "Requests per second by API (records, labels, cloudevents) and HTTP status.",
+          (q(f"sum by ({BY_MONITOR}, api, code) ({_rate(m.INGEST_REQUESTS.series)})",
+             "{{api}} {{code}}"),), "reqps", 6),
     Panel("ingest_refusals", "timeseries", "Refused: 429s and errors",
           "Overload (429) and refused or failed requests (4xx, 5xx) per second, and KServe "
           "logger events refused whole, by why.",
-          (q(f"sum by ({BY_MONITOR}, endpoint, code) "
-             f"({_rate(m.INGEST_REQUESTS.series, REFUSED)})", "{{endpoint}} {{code}}"),
+          (q(f"sum by ({BY_MONITOR}, api, code) "
+             f"({_rate(m.INGEST_REQUESTS.series, REFUSED)})", "{{api}} {{code}}"),
            q(f"sum by ({BY_MONITOR}, reason) ({_rate(m.KSERVE_EVENTS_REFUSED.series)})",
              "kserve {{reason}}")),
           "reqps", 6),

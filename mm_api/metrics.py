@@ -198,7 +198,12 @@ EMBEDDER_INFO = _g(
 
 # -- ingestion (the HTTP layer) --------------------------------------------------------------------
 INGEST_REQUESTS = _c(
-    "ingest_requests", "Ingestion requests by endpoint and HTTP status.", "endpoint", "code"
+    # Not "endpoint": the Prometheus Operator sets that label (the ServiceMonitor's port) on
+    # every series it scrapes, and would rename ours to exported_endpoint.
+    "ingest_requests",
+    "Ingestion requests by API (records, labels, cloudevents) and HTTP status.",
+    "api",
+    "code",
 )
 INGEST_QUEUE_DEPTH = _g("ingest_queue_depth", "Batches accepted and waiting to be applied.")
 INGEST_BATCH_DURATION = Metric(

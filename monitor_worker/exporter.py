@@ -56,7 +56,7 @@ class Ingestion:
         self.kserve_events_refused = make(Counter, m.KSERVE_EVENTS_REFUSED)
 
     def request(self, endpoint: str, code: int) -> None:
-        self.requests.labels(**self._labels, endpoint=endpoint, code=str(code)).inc()
+        self.requests.labels(**self._labels, api=endpoint, code=str(code)).inc()
 
     def kserve_refused(self, reason: str) -> None:
         self.kserve_events_refused.labels(**self._labels, reason=reason).inc()

@@ -398,7 +398,7 @@ def ingest_requests(worker: WorkerProcess, endpoint: str, code: str) -> float:
         for s in family.samples:
             if (
                 s.name == "modelmonitor_ingest_requests_total"
-                and s.labels.get("endpoint") == endpoint
+                and s.labels.get("api") == endpoint
                 and s.labels.get("code") == code
             ):
                 return s.value

@@ -139,7 +139,7 @@ def test_events_refused_whole_are_counted_by_why(tmp_path, issued):
         for reason, n in (("structured-mode", 1), ("batched", 1), ("binary-tensor", 1),
                           ("partner-refused", 1), ("not-inference", 1)):  # fmt: skip
             assert counter(w, name, reason=reason) == n, reason
-        assert counter(w, "modelmonitor_ingest_requests_total", endpoint="cloudevents", code="415") == 3  # fmt: skip
+        assert counter(w, "modelmonitor_ingest_requests_total", api="cloudevents", code="415") == 3  # fmt: skip
         assert w.status()["totals"]["records"] == 0  # the accepted request waits for its response
     finally:
         w.stop()
