@@ -602,3 +602,42 @@ def test_runbook_defaults_to_the_project_docs(tmp_path):
         set(r["labels"]) >= {"severity", "namespace", "modelmonitor", "model"}
         for r in group["rules"]
     )
+
+
+def test_three_replicas_raise_one_alert_and_a_quiet_one_does_not_say_no_records(tmp_path):
+    """Replicas sharing a store export the same merged figures (docs/scaling.md): three series
+    of one drift share give one alert, not three; and one replica that received nothing for
+    long (its last-record time old) does not raise NoRecords while the others get records."""
+    replicas = [{"pod": p, "instance": f"10.0.0.{i}:8080"} for i, p in enumerate("abc")]
+    run_tests(
+        tmp_path,
+        CLASSIFIER,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    *(series("modelmonitor_drift_share", "0.5x12", **r) for r in replicas),
+                    series("modelmonitor_last_record_timestamp_seconds", "0x30", **replicas[0]),
+                    *(
+                        series("modelmonitor_last_record_timestamp_seconds", "0+60x30", **r)
+                        for r in replicas[1:]
+                    ),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "8m",
+                        "alertname": "ModelMonitorDataDrift",
+                        "exp_alerts": [
+                            alert(
+                                {**BASE, "team": "fraud", "severity": "warning"},
+                                "Input data of model fraud-detector drifted",
+                                "50% of the features of model fraud-detector (ml/fraud) drifted from the reference; the threshold is 30%.",
+                                "modelmonitordatadrift",
+                            )
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "ModelMonitorNoRecords", "exp_alerts": []},
+                ],
+            }
+        ],
+    )
