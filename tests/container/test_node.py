@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -211,4 +213,145 @@ def test_worker_pod_on_the_real_node_drives_the_alert_path(own_cluster, node, re
     # Nothing restarted along the way.
     pod = get_json(cp.kubeconfig, "pod", pod["metadata"]["name"], "-n", namespace)
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+    cp.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+class Sender:
+    """Traffic as a Service would route it, in a background thread: each batch to the next
+    worker pod that is Ready and not terminating (refreshed from the API server every 0.3 s),
+    through a relay from the machine to the pod's address; every answer's code is kept."""
+
+    def __init__(self, cp: ControlPlane, node: RealNode, namespace: str, selector: str,
+                 token: str) -> None:  # fmt: skip
+        self.cp, self.node, self.namespace, self.selector = cp, node, namespace, selector
+        self.token = token
+        self.ports: dict[str, int] = {}
+        self.codes: dict[int, int] = {}
+        self.accepted = 0
+        self.pods_seen: set[str] = set()
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _serving(self) -> list[int]:
+        out = []
+        for pod in pods_of(self.cp, self.namespace, self.selector):
+            if pod["metadata"].get("deletionTimestamp") or not running_and_ready(pod):
+                continue
+            ip = pod["status"]["podIP"]
+            if ip not in self.ports:
+                self.ports[ip] = self.node.forward(ip, 8080)
+            self.pods_seen.add(pod["metadata"]["name"])
+            out.append(self.ports[ip])
+        return out
+
+    def _run(self) -> None:
+        traffic = Traffic(None, seed=3)
+        serving: list[int] = []
+        refreshed = 0.0
+        k = 0
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > 0.3:
+                try:
+                    serving = self._serving() or serving
+                except Exception as e:  # the API server busy: keep the last list
+                    self.errors.append(f"listing pods: {e}")
+                refreshed = time.monotonic()
+            if not serving:
+                time.sleep(0.1)
+                continue
+            port = serving[k % len(serving)]
+            k += 1
+            body = traffic.batch(100)
+            try:
+                code, _ = client(port, token=self.token).post("/v1/records", body)
+            except Exception as e:
+                self.errors.append(f"port {port}: {e}")
+                continue
+            self.codes[code] = self.codes.get(code, 0) + 1
+            if code == 200:
+                self.accepted += 100
+            time.sleep(0.02)
+
+    def start(self) -> Sender:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def test_replicas_sharing_a_store_roll_on_the_real_node_without_a_5xx_or_a_lost_record(
+    own_cluster, node, release, redis_server
+):
+    """Issue 18's rolling restart on real pods: two worker pods sharing a real redis-server
+    (the machine's, reached from the node), a config change rolls them one by one
+    (RollingUpdate, maxUnavailable 0, preStop) under steady traffic routed to Ready pods; no
+    answer is a 5xx and the merged window holds every record acknowledged."""
+    cp = own_cluster
+    namespace = restricted_namespace(cp, "fraud-replicas")
+    name = "fraud"
+    cp.kubectl("create", "configmap", "fraud-reference", f"--from-file=reference.csv={REFERENCE}",
+               "-n", namespace)  # fmt: skip
+    cp.kubectl("create", "deployment", "fraud-detector", "--image=example.invalid/fraud:1",
+               "-n", namespace)  # fmt: skip
+    cp.kubectl("create", "secret", "generic", "store-auth",
+               f"--from-literal=password={redis_server.password}", "-n", namespace)  # fmt: skip
+    manifest = monitor_manifest(name)
+    spec = manifest["spec"]
+    spec["window"] = {"size": "30m", "buckets": 6, "evaluationInterval": "1s", "minSamples": 10}
+    spec["worker"] = {
+        **placement(),
+        "replicas": 2,
+        "store": {
+            "url": f"redis://{node.reach_machine(redis_server.port)}/0",
+            "passwordSecretRef": {"name": "store-auth", "key": "password"},
+            "flushInterval": "250ms",
+        },
+    }
+    cp.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+    selector = f"modelmonitor.io/name={name}"
+
+    def ready_pods() -> list[dict]:
+        return [
+            p for p in pods_of(cp, namespace, selector)
+            if running_and_ready(p) and not p["metadata"].get("deletionTimestamp")
+        ]  # fmt: skip
+
+    try:
+        wait_until(lambda: len(ready_pods()) == 2, timeout=240, what="two worker pods Ready")
+    except Exception as e:
+        pods = cp.kubectl("get", "pods", "-n", namespace, "-o", "wide")
+        events = cp.kubectl("get", "events", "-n", namespace)
+        raise AssertionError(f"{e}\n{pods}\n{events}\n{node_logs(node)}") from None
+    first = {p["metadata"]["name"] for p in ready_pods()}
+    secret = get_json(cp.kubeconfig, "secret", f"mm-{name}-token", "-n", namespace)
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    sender = Sender(cp, node, namespace, selector, token).start()
+    try:
+        wait_until(lambda: sender.accepted >= 3000, timeout=120, what="traffic flowing")
+        # A config change: a new checksum, so the Deployment rolls its pods.
+        spec["window"]["evaluationInterval"] = "2s"
+        cp.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+        def rolled() -> bool:
+            pods = pods_of(cp, namespace, selector)
+            names = {p["metadata"]["name"] for p in pods}
+            return len(pods) == 2 and not names & first and all(map(running_and_ready, pods))
+
+        wait_until(rolled, timeout=300, what="both worker pods replaced and Ready", interval=1)
+        wait_until(lambda: sender.accepted >= 3000 + 2000, timeout=120, what="traffic after")
+    finally:
+        sender.stop()
+    assert set(sender.codes) == {200}, sender.codes
+    assert len(sender.pods_seen) >= 4, sender.pods_seen  # old and new pods both served
+    # Every record acknowledged by any pod, old or new, is in the merged window.
+    pod = ready_pods()[0]
+    worker = client(node.forward(pod["status"]["podIP"], 8080), token=token)
+    wait_until(
+        lambda: worker.status()["window"].get("records") == sender.accepted,
+        timeout=60,
+        what=f"{sender.accepted} records in the merged window",
+    )
     cp.kubectl("delete", "namespace", namespace, "--wait=false")
