@@ -143,6 +143,19 @@ def pending_memory(
     }
 
 
+def without_ids(body: bytes) -> bytes:
+    """The same batch with no ``id``: nothing waits for a label, the store holds the window only."""
+    import orjson
+
+    doc = orjson.loads(body)
+    if "records" in doc:
+        for record in doc["records"]:
+            record.pop("id", None)
+    else:
+        doc["columns"].pop("id", None)
+    return orjson.dumps(doc)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--form", default="rows", choices=["rows", "columns"])
@@ -152,18 +165,32 @@ def main() -> int:
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--pool", type=int, default=64)
     ap.add_argument("--pending-millions", type=float, default=1.0)
+    ap.add_argument(
+        "--ids",
+        choices=["every", "none"],
+        default="every",
+        help="an id on every record (each also goes to the pending predictions), or none",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         ap.error("wrk not found (Debian package wrk)")
-    results: dict[str, Any] = {"machine": machine(), "form": args.form, "batch": args.batch}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "form": args.form,
+        "batch": args.batch,
+        "ids": args.ids,
+    }
     with tempdir("mm-bench-replicas-") as tmp:
         ref = write_reference(tmp / "reference.parquet", 100_000, args.features)
         bodies = Bodies(args.form, args.pool, args.batch, args.features)
         bodies_dir = tmp / "bodies"
         bodies_dir.mkdir()
         for i in range(args.pool):
-            (bodies_dir / f"{i + 1}.json").write_bytes(bodies.templates[i].render(f"b{i}"))
+            body = bodies.templates[i].render(f"b{i}")
+            if args.ids == "none":
+                body = without_ids(body)
+            (bodies_dir / f"{i + 1}.json").write_bytes(body)
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
         base = worker_config(ref, outliers=False)
@@ -187,7 +214,7 @@ def main() -> int:
     log(
         f"store cost on one worker: {results['store_cost']:.1%} (aim <= 10%); 2 replicas / 1: {results['scale_out']:.2f}x (aim >= 1.7x)"
     )
-    save_result("replicas", results, args.out)
+    save_result("replicas" + ("-no-ids" if args.ids == "none" else ""), results, args.out)
     return 0
 
 
