@@ -77,8 +77,9 @@ class Loader:
     def __call__(self) -> MonitorService:
         if self._profile is None:
             file = self._locate()
-            self._profile = self._build(file)
-            self._loaded(file)
+            profile, rows, sampled = self._build(file)
+            self._profile = profile
+            self._loaded(file, rows, sampled)
         return self._service(self._profile)
 
     def reload(self) -> MonitorService | None:
@@ -92,21 +93,24 @@ class Loader:
             if file.version == self.reference.version:
                 return None
             log.info("reference %s changed (%s): profiling it again", file.where, file.version)
-            profile = self._build(file)
+            profile, rows, sampled = self._build(file)
         except (ReferenceDataError, ValueError) as e:
             self.reference.reload_failures += 1
             self.reference.last_error = str(e)
             raise
+        # The service first: a store that does not answer (StoreUnavailable) leaves nothing
+        # recorded, so the next check tries this version again.
+        service = self._service(profile)
         self._profile = profile
-        self._loaded(file)
+        self._loaded(file, rows, sampled)
         self.reference.reloads += 1
-        return self._service(profile)
+        return service
 
     def _locate(self) -> ReferenceFile | None:
         source = self.config.data.reference
         return None if source is None else locate(source)
 
-    def _build(self, file: ReferenceFile | None) -> Profile:
+    def _build(self, file: ReferenceFile | None) -> tuple[Profile, int, int]:
         start = time.monotonic()
         if self.spawn:
             try:
@@ -121,11 +125,11 @@ class Loader:
             profile.rich.embeddings = load_text_embeddings(
                 self.config, self.config.drift.embedding.sample_size
             )
-        self.reference.rows, self.reference.sampled_rows = rows, sampled
         log.info("profile ready in %.2fs", time.monotonic() - start)
-        return profile
+        return profile, rows, sampled
 
-    def _loaded(self, file: ReferenceFile | None) -> None:
+    def _loaded(self, file: ReferenceFile | None, rows: int, sampled: int) -> None:
+        self.reference.rows, self.reference.sampled_rows = rows, sampled
         self.reference.version = None if file is None else file.version
         self.reference.loaded_at = time.time()
         self.reference.last_error = None

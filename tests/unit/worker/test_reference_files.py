@@ -213,3 +213,31 @@ def test_a_sampled_profile_decides_drift_as_the_whole_one(tmp_path):
         whole, sampled = figures[200_000, shift], figures[5_000, shift]
         assert whole[0] == sampled[0] == (shift > 0), figures
         assert sampled[1] == pytest.approx(whole[1], rel=0.25, abs=0.02), figures
+
+
+def test_a_reload_the_store_refuses_is_tried_again_at_the_next_check(tmp_path):
+    from monitor_worker.loader import Loader
+    from monitor_worker.store import StoreUnavailable
+
+    path = tmp_path / "ref.csv"
+    path.write_text("x,c\n" + "\n".join(f"{i % 7},{'ab'[i % 2]}" for i in range(2000)))
+    loader = Loader(_config(tmp_path, path, sample_rows=5_000), spawn=False)
+    loader()
+    first = loader.reference.version
+    tmp = tmp_path / "new.csv"
+    tmp.write_text("x,c\n" + "\n".join(f"{i % 5},{'ab'[i % 2]}" for i in range(3000)))
+    tmp.replace(path)
+    real = loader._service
+
+    def store_away(profile):
+        raise StoreUnavailable("store redis://127.0.0.1:1: connection refused")
+
+    loader._service = store_away  # the shared store does not answer at this check
+    with pytest.raises(StoreUnavailable):
+        loader.reload()
+    assert loader.reference.version == first and loader.reference.reloads == 0
+    assert loader.reference.rows == 2000
+    loader._service = real  # it answers again: the same new contents are taken
+    service = loader.reload()
+    assert service is not None and loader.reference.reloads == 1
+    assert loader.reference.version != first and loader.reference.rows == 3000
