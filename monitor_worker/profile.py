@@ -142,7 +142,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
             continue  # monitor_worker/rich, below
         if f.numerical:
             values = reference.numbers(f.name)
-            digest.update(values.tobytes())
+            digest.update(np.ascontiguousarray(values).data)  # the buffer itself: no copy
             binning = NumericBinning.from_reference(values)
             hist = NumericHistogram(binning)
             hist.update(values)

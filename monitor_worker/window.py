@@ -59,6 +59,8 @@ class Bucket:
     rich: RichBucket | None = None
     _buffer: list[tuple[Batch, slice | np.ndarray]] = field(default_factory=list, repr=False)
     _buffered: int = 0
+    #: Batches' reservoir columns waiting for the flush (Reservoir.update_parts).
+    _reservoir_buffer: list[tuple[list[np.ndarray], int]] = field(default_factory=list, repr=False)
     #: (feature rows, predicted class indices, scores) waiting for the estimation states.
     _estimation_buffer: list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]] = (
         field(default_factory=list, repr=False)
@@ -141,8 +143,9 @@ class Bucket:
         predicted: np.ndarray | None = None,
     ) -> None:
         """Add the selected rows of ``batch`` (features, predictions, scores; ``predicted``:
-        the batch's predicted class indices, for CBPE). The reservoir takes them at once; the
-        sketches when the buffer is full or the bucket is read."""
+        the batch's predicted class indices, for CBPE). The sketches and the reservoir take
+        them when the buffer is full or the bucket is read (the reconstruction state's
+        reservoir at once)."""
         n = _count(rows, batch.n)
         if n == 0:
             return
@@ -166,8 +169,8 @@ class Bucket:
         if self.reconstruction is not None:  # every row goes to the reconstruction state
             matrix = np.column_stack(columns)
             self.reservoir.update(matrix)
-        elif columns:  # only the rows the sample takes are assembled
-            self.reservoir.update_columns(columns, n)
+        elif columns:  # at the flush, with the sketches: only the rows taken are assembled
+            self._reservoir_buffer.append((columns, n))
         else:  # no tabular feature (texts, embeddings only)
             self.reservoir.update(np.empty((n, 0)))
         if self.rich is not None and profile.rich is not None:
@@ -211,6 +214,9 @@ class Bucket:
         """Apply buffered rows to the sketches."""
         if self._estimation_buffer:
             self._flush_estimation()
+        if self._reservoir_buffer:
+            pending, self._reservoir_buffer = self._reservoir_buffer, []
+            self.reservoir.update_parts(pending)
         if not self._buffer:
             return
         parts, self._buffer, self._buffered = self._buffer, [], 0
@@ -219,7 +225,7 @@ class Bucket:
             return np.concatenate([get(b)[r] for b, r in parts])
 
         for name, hist in self.numeric.items():
-            hist.update(gather(lambda b, name=name: b.numeric[name]))
+            hist.update(np.concatenate([b.numeric[name][r] for b, r in parts]))
         for name, counts in self.categorical.items():
             strings = gather(lambda b, name=name: b.categorical[name])
             missing = gather(lambda b, name=name: b.categorical_missing[name])

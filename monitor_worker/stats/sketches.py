@@ -712,6 +712,41 @@ class Reservoir:
                 self._data[slot[last]] = np.column_stack([c[rows] for c in columns])
         self.n_seen += n
 
+    def update_parts(self, parts: list[tuple[list[FloatArray], int]]) -> None:
+        """:meth:`update_columns` for several batches in one go, with the same sample: numpy
+        draws the same stream for one array of bounds as for its pieces, and the last row
+        drawn for a slot is the one that stays either way. Once the sample is full, one draw
+        covers every batch and only the rows taken are gathered, from their own batch."""
+        i = 0
+        while i < len(parts) and self.size < self.capacity:  # filling: batch by batch
+            self.update_columns(*parts[i])
+            i += 1
+        rest = parts[i:]
+        if len(rest) <= 1:
+            for columns, n in rest:
+                self.update_columns(columns, n)
+            return
+        for columns, _ in rest:
+            if len(columns) != self.n_features:
+                raise ValueError(f"expected {self.n_features} columns, got {len(columns)}")
+        sizes = np.array([n for _, n in rest], dtype=np.int64)
+        total = int(sizes.sum())
+        if total == 0:
+            return
+        slot = self.rng.integers(0, self.n_seen + np.arange(total, dtype=np.int64) + 1)
+        hit = np.flatnonzero(slot < self.capacity)
+        if hit.size:
+            _, first_rev = np.unique(slot[hit][::-1], return_index=True)
+            last = hit[hit.size - 1 - first_rev]  # global rows, the last drawn for each slot
+            starts = np.cumsum(sizes) - sizes
+            part = np.searchsorted(starts, last, side="right") - 1
+            for p in np.unique(part):
+                rows = last[part == p]
+                columns = rest[int(p)][0]
+                local = rows - starts[p]
+                self._data[slot[rows]] = np.column_stack([c[local] for c in columns])
+        self.n_seen += total
+
     def _draw_from_a(self, n_a: int, n_b: int, k: int) -> int:
         """How many of ``k`` rows drawn without replacement from the union come from A."""
         if n_a <= _HYPERGEOMETRIC_LIMIT and n_b <= _HYPERGEOMETRIC_LIMIT:

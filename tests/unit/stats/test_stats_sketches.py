@@ -384,6 +384,25 @@ def test_reservoir_columns_update_takes_the_same_sample_as_rows() -> None:
     np.testing.assert_array_equal(a.sample, b.sample)
 
 
+@pytest.mark.parametrize("groups", [[1], [2, 3], [1, 1, 4], [6]])
+def test_reservoir_update_of_several_batches_takes_the_same_sample_as_one_by_one(groups) -> None:
+    """The window hands the reservoir its batches at the flush (Reservoir.update_parts): the
+    sample must be the one batch-by-batch updates take, filling phase included."""
+    rng = np.random.default_rng(9)
+    batches = [rng.normal(size=(n, 3)) for n in (10, 30, 25, 400, 1, 2000, 0, 700, 333)]
+    a, b = Reservoir(3, capacity=50, seed=4), Reservoir(3, capacity=50, seed=4)
+    for x in batches:
+        a.update_columns([x[:, 0], x[:, 1], x[:, 2]], x.shape[0])
+    parts = [([x[:, 0], x[:, 1], x[:, 2]], x.shape[0]) for x in batches]
+    start, g = 0, 0
+    while start < len(parts):
+        size = groups[g % len(groups)]
+        b.update_parts(parts[start : start + size])
+        start, g = start + size, g + 1
+    assert a.n_seen == b.n_seen
+    np.testing.assert_array_equal(a.sample, b.sample)
+
+
 def test_sorted_quantiles_equal_numpys_bit_for_bit() -> None:
     from monitor_worker.stats.sketches import sorted_quantiles
 
