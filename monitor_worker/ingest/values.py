@@ -221,7 +221,7 @@ def feature_batch(
             assert feature.dimension is not None
             vectors[name] = vector_column(values, path.format(name), feature.dimension)
         elif typed:
-            numeric[name] = np.array(values, dtype=np.float64)  # null -> NaN
+            numeric[name] = np.asarray(values, dtype=np.float64)  # null -> NaN
         else:
             numeric[name] = numeric_column(values, path.format(name))
     return Batch(n, numeric, categorical, missing, texts=texts, vectors=vectors)
