@@ -148,6 +148,22 @@ def run_nannyml(workdir: Path, repeat: int) -> dict[str, Any] | None:
     return json.loads((workdir / "nannyml.json").read_text())
 
 
+def run_whylogs(workdir: Path, repeat: int) -> dict[str, Any] | None:
+    """whylogs' profiles of both datasets and its drift scores between them, on the same data
+    and core, in .venv-whylogs; None when that venv is missing (bench/setup_whylogs_venv.sh)."""
+    python = BENCH.parent / ".venv-whylogs" / "bin" / "python"
+    if not python.exists():
+        log(f"{python} missing: whylogs skipped (run bench/setup_whylogs_venv.sh)")
+        return None
+    cmd = ["taskset", "-c", str(WORKER_CORE), str(python), str(BENCH / "whylogs_drift_side.py"),
+           str(workdir), str(repeat)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "WHYLOGS_NO_ANALYTICS": "True"}  # fmt: skip
+    log(f"whylogs: {' '.join(cmd[3:5])} (pinned to core {WORKER_CORE})")
+    subprocess.run(cmd, check=True, env=env)
+    return json.loads((workdir / "whylogs.json").read_text())
+
+
 def run_ours(
     workdir: Path, ref: np.ndarray, cur: np.ndarray, names: list[str], path: str, batch: int
 ) -> dict[str, Any]:
@@ -312,6 +328,7 @@ def main() -> int:
         (tmp / "names.json").write_text(json.dumps(names))
         evidently = run_evidently(tmp, args.evidently_repeat)
         nannyml = run_nannyml(tmp, max(args.evidently_repeat, 3))
+        whylogs = run_whylogs(tmp, args.evidently_repeat)
         ev_time = min(evidently["run_s"])
         ev_cpu = min(evidently["run_cpu_s"])
         log(
@@ -396,6 +413,12 @@ def main() -> int:
             ["NannyML UnivariateDriftCalculator (wasserstein, fit + calculate)", nm_time, nm_cpu,
              "", "", ev_time / nm_time, ev_cpu / nm_cpu]
         )  # fmt: skip
+    if whylogs is not None:
+        wl_time, wl_cpu = min(whylogs["run_s"]), min(whylogs["run_cpu_s"])
+        timing_rows.append(
+            ["whylogs profiles + calculate_drift_scores (KS on sketches)", wl_time, wl_cpu,
+             "", "", ev_time / wl_time, ev_cpu / wl_cpu]
+        )  # fmt: skip
     for path in ("arrays", "json"):
         o = ours[path]
         timing_rows.append(
@@ -449,6 +472,16 @@ def main() -> int:
         "http_runs": http_runs,
         "ratio_http": ev_time / http["total_s"] if http else None,
         "nannyml": nannyml,
+        "whylogs": whylogs,
+        "ratio_vs_whylogs_arrays": (min(whylogs["run_s"]) / ours["arrays"]["total_s"])
+        if whylogs
+        else None,
+        "ratio_vs_whylogs_http": (min(whylogs["run_s"]) / http["total_s"])
+        if whylogs and http
+        else None,
+        "ratio_vs_nannyml_http": (min(nannyml["run_s"]) / http["total_s"])
+        if nannyml and http
+        else None,
         "ratio_vs_nannyml_arrays": (min(nannyml["run_s"]) / ours["arrays"]["total_s"])
         if nannyml
         else None,

@@ -5,7 +5,7 @@
 #   LABEL="after histogram fix" bash bench/run_all.sh   # a note in the section heading
 #   BENCH_DOC=/tmp/b.md bash bench/run_all.sh --quick    # write the report elsewhere
 #   BENCH_WAIT_QUIET=1 bash bench/run_all.sh  # before each script, wait for load < 1 (shared machine)
-# Sets up .venv-bench (Evidently, kept out of .venv) when it is missing. Needs the project's
+# Sets up .venv-bench (Evidently), .venv-nannyml and .venv-whylogs (kept out of .venv) when missing. Needs the project's
 # .venv (make setup). Results of the run: bench/results/run-<UTC time>/ (JSON + logs).
 # Exit status: non-zero when a script failed or a bar it checks itself was missed (memory
 # above 300 MB, a drift decision differing from Evidently's); the report is written anyway.
@@ -20,6 +20,9 @@ if [[ ! -x "$PY" ]]; then
   exit 2
 fi
 bash bench/setup_venv.sh || { echo "run_all: could not set up .venv-bench" >&2; exit 2; }
+# The other peers of the drift comparison; without them drift_vs_evidently.py leaves them out.
+bash bench/setup_nannyml_venv.sh || echo "run_all: no .venv-nannyml: NannyML left out" >&2
+bash bench/setup_whylogs_venv.sh || echo "run_all: no .venv-whylogs: whylogs left out" >&2
 
 RUN="bench/results/run-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN"

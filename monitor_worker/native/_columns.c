@@ -43,19 +43,26 @@ static inline const char *skip_ws(const char *p, const char *end) {
 
 static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* Eight ASCII digits at once (SWAR): whether the 8 bytes are all digits, and their value. */
+/* Eight ASCII digits at once (SWAR, little-endian: the first digit in the low byte). */
 static inline uint64_t load8(const char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline int all_digits8(uint64_t v) {
-    return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
-            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
+
+/* How many of the 8 bytes, from the first, are digits (0..8). */
+static inline int digit_run8(uint64_t v) {
+    const uint64_t x = v ^ 0x3030303030303030ULL;  /* digits -> 0..9 */
+    const uint64_t bad =
+        (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) & 0x8080808080808080ULL;
+    return bad ? __builtin_ctzll(bad) >> 3 : 8;
 }
-static inline uint64_t value8(uint64_t v) {  /* little-endian: first digit in the low byte */
-    v -= 0x3030303030303030ULL;
-    v = (v * 10) + (v >> 8);
-    v = (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
-         (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
-    return v;
+
+/* The value of the first n (1..8) digits of v. */
+static inline uint64_t value_n(uint64_t v, int n) {
+    uint64_t d = (v - 0x3030303030303030ULL) << (8 * (8 - n));  /* zeros ahead of them */
+    d = (d * 10) + (d >> 8);
+    return (((d & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+            (((d >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
 }
+
+static const uint64_t POW10U[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
 static const double POW10D[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -89,10 +96,14 @@ static int parse_number(const char **pp, const char *end, double *out) {
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
-        while (digits <= 11 && end - p >= 8 && all_digits8(load8(p))) {
-            m = m * 100000000ULL + value8(load8(p));
-            digits += 8;
-            p += 8;
+        while (digits <= 11 && end - p >= 8) {  /* 8 bytes at a time, no loop per digit */
+            const uint64_t v = load8(p);
+            const int n = digit_run8(v);
+            if (n == 0) break;
+            m = m * POW10U[n] + value_n(v, n);
+            digits += n;
+            p += n;
+            if (n < 8) break;
         }
         while (p < end && is_digit(*p)) {
             if (digits < 19) { m = m * 10 + (uint64_t)(*p - '0'); digits++; }
@@ -106,14 +117,19 @@ static int parse_number(const char **pp, const char *end, double *out) {
         integer = 0;
         p++;
         if (p >= end || !is_digit(*p)) return 0;
+        /* Leading zeros of a fraction count as digits here (capacity only: a long one then
+         * takes the digit-by-digit way below, which skips them). */
+        while (digits <= 11 && end - p >= 8) {
+            const uint64_t v = load8(p);
+            const int n = digit_run8(v);
+            if (n == 0) break;
+            m = m * POW10U[n] + value_n(v, n);
+            digits += n;
+            exp10 -= n;
+            p += n;
+            if (n < 8) break;
+        }
         while (p < end && is_digit(*p)) {
-            if (m != 0 && digits <= 11 && end - p >= 8 && all_digits8(load8(p))) {
-                m = m * 100000000ULL + value8(load8(p));
-                digits += 8;
-                exp10 -= 8;
-                p += 8;
-                continue;
-            }
             const int d = *p - '0';
             if (m == 0 && d == 0) exp10--;  /* leading zeros: no significant digit yet */
             else if (digits < 19) { m = m * 10 + (uint64_t)d; digits++; exp10--; }
