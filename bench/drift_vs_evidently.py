@@ -250,7 +250,7 @@ def run_http(
     import orjson
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from benchlib import CLIENT_CORE, cpu_seconds, worker_process
+    from benchlib import CLIENT_CORE, cpu_seconds, proc_status, worker_process
 
     reference = workdir / "reference.parquet"
     pq.write_table(pa.table({n: ref[:, j] for j, n in enumerate(names)}), reference)
@@ -287,6 +287,7 @@ def run_http(
                 time.sleep(0.01)
                 status = worker.get_json("/v1/status")
             wait_s = time.perf_counter() - t0 - post_s
+            peak_mb = proc_status(worker.pid)["VmHWM"] / 1024
             conn.close()
     finally:
         unpin()
@@ -300,6 +301,7 @@ def run_http(
         "worker_cpu_s": cpu_s,
         "records_per_s": accepted / post_s,
         "evaluation_wait_s": wait_s,
+        "worker_peak_rss_mb": peak_mb,
         "profile_s": profile_s,
         "total_s": profile_s + post_s,
         "features": features,
@@ -404,20 +406,26 @@ def main() -> int:
     count = evidently.get("drifted_columns_count") or {}
     if count and int(count.get("count", -1)) != n_drift_e:
         mismatches.append("Evidently DriftedColumnsCount disagrees with the per-column rule")
+
+    def peak(side: dict[str, Any] | None) -> str:
+        mb = (side or {}).get("peak_rss_mb")
+        return f"{mb:.0f}" if mb else "-"
+
     timing_rows = [
-        ["Evidently DataDriftPreset (Report.run)", ev_time, ev_cpu, "", "", 1.0, 1.0],
-    ]
+        ["Evidently DataDriftPreset (Report.run)", ev_time, ev_cpu, "", "", 1.0, 1.0,
+         peak(evidently)],
+    ]  # fmt: skip
     if nannyml is not None:
         nm_time, nm_cpu = min(nannyml["run_s"]), min(nannyml["run_cpu_s"])
         timing_rows.append(
             ["NannyML UnivariateDriftCalculator (wasserstein, fit + calculate)", nm_time, nm_cpu,
-             "", "", ev_time / nm_time, ev_cpu / nm_cpu]
+             "", "", ev_time / nm_time, ev_cpu / nm_cpu, peak(nannyml)]
         )  # fmt: skip
     if whylogs is not None:
         wl_time, wl_cpu = min(whylogs["run_s"]), min(whylogs["run_cpu_s"])
         timing_rows.append(
             ["whylogs profiles + calculate_drift_scores (KS on sketches)", wl_time, wl_cpu,
-             "", "", ev_time / wl_time, ev_cpu / wl_cpu]
+             "", "", ev_time / wl_time, ev_cpu / wl_cpu, peak(whylogs)]
         )  # fmt: skip
     for path in ("arrays", "json"):
         o = ours[path]
@@ -430,6 +438,7 @@ def main() -> int:
                 f"{o['records'] / o['ingest_s']:,.0f}",
                 ev_time / o["total_s"],
                 ev_cpu / o["cpu_s"],
+                "-",  # this process also holds the generated data
             ]
         )
     if http is not None:
@@ -443,6 +452,7 @@ def main() -> int:
                 f"{http['records_per_s']:,.0f}",
                 ev_time / http["total_s"],
                 "",
+                f"{http['worker_peak_rss_mb']:.0f} (worker)",
             ]
         )
     timing_table = table(
@@ -454,6 +464,7 @@ def main() -> int:
             "ingest rec/s",
             "x faster (wall)",
             "x faster (CPU)",
+            "peak MB",
         ],
         timing_rows,
     )

@@ -15,6 +15,7 @@ is checked against it.
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,7 @@ def main() -> int:
         "dataframes_s": frames,
         "run_s": runs,
         "run_cpu_s": cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "snapshot_dict_s": to_dict,
         "columns": columns,
         "drifted_columns_count": count,

@@ -10,6 +10,7 @@ window). Writes nannyml.json: the timings and, per column, NannyML's distance an
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def main() -> int:
         "import_s": IMPORT_SECONDS,
         "run_s": runs,
         "run_cpu_s": cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "columns": columns,
     }
     (d / "nannyml.json").write_text(json.dumps(out, indent=2))
