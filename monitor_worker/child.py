@@ -1,5 +1,6 @@
 """Work that runs once in a spawned child process: reading and profiling the reference,
-fitting models with scikit-learn. The serving process then never imports pyarrow or
+fitting models with scikit-learn (the loader runs these two in two children, one after the
+other, :mod:`monitor_worker.loader`). The serving process then never imports pyarrow or
 scikit-learn and never holds the reference table, so its memory stays what serving needs
 (docs/benchmarks.md, "Memory"). Inside such a child, further work runs in place rather
 than in a grandchild."""
