@@ -110,8 +110,8 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
         columns = [
             c for c in (config.data.label_column, config.data.prediction_column) if reference.has(c)
         ]
-        for part in reference.batches(columns) if columns else ():  # every row, not a sample
-            for col in columns:
+        for part in reference.parts(columns) if columns else ():  # every row, not a sample
+            for col in (c for c in columns if part.has(c)):
                 strings, missing = part.categories(col)
                 seen.update(np.unique(strings[~missing]).tolist())
     if len(seen) < 2:
@@ -247,20 +247,24 @@ def _count_every_row(
         score = NumericHistogram(profile.score_binning)
     columns = [*numeric, *categorical]
     columns += [c for c, h in ((pred_col, prediction), (score_col, score)) if h is not None]
+    columns = list(dict.fromkeys(columns))
     rows = 0
-    for part in reference.batches(list(dict.fromkeys(columns))):
-        rows += part.n_rows
+    for part in reference.parts(columns):  # all the columns of some rows, or one column's
+        if not columns or part.has(columns[0]):
+            rows += part.n_rows
         for name, hist in numeric.items():
-            hist.update(part.numbers(name))
+            if part.has(name):
+                hist.update(part.numbers(name))
         for name, counts in categorical.items():
-            strings, missing = part.categories(name)
-            counts.update(strings[~missing])
-        if isinstance(prediction, NumericHistogram):
+            if part.has(name):
+                strings, missing = part.categories(name)
+                counts.update(strings[~missing])
+        if isinstance(prediction, NumericHistogram) and part.has(pred_col):
             prediction.update(part.numbers(pred_col))
-        elif prediction is not None:
+        elif prediction is not None and part.has(pred_col):
             strings, missing = part.categories(pred_col)
             prediction.update(strings[~missing])
-        if score is not None:
+        if score is not None and part.has(score_col):
             score.update(part.numbers(score_col))
     digest.update(f"every row: {rows}".encode())
     for sketch in (*numeric.values(), *categorical.values(), prediction, score):

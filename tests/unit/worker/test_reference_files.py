@@ -53,6 +53,20 @@ def test_a_small_reference_is_read_whole_a_large_one_sampled_uniformly(tmp_path,
     assert stats.kstest(idx / n, "uniform").pvalue > 0.001  # uniform over the file
 
 
+def test_the_same_rows_are_sampled_whatever_the_format(tmp_path):
+    """Parquet's rows are chosen from their keys before any is read (then read one column at a
+    time), CSV's and JSON lines' as they are read: the same keys, so the same rows."""
+    n = 60_000
+    samples = {}
+    for fmt in ("csv", "parquet", "jsonl"):
+        table, total = sample(locate(ReferenceSource(path=str(write(tmp_path, fmt, n)))), 5_000)
+        assert total == n and table.num_rows == 5_000
+        samples[fmt] = table
+    for fmt in ("parquet", "jsonl"):
+        for name in ("i", "x", "c"):
+            assert samples[fmt].column(name).to_pylist() == samples["csv"].column(name).to_pylist()
+
+
 def test_unreadable_and_missing_files_name_themselves(tmp_path):
     with pytest.raises(ReferenceDataError, match=r"data.reference.path .*nope.csv"):
         locate(ReferenceSource(path=str(tmp_path / "nope.csv")))
