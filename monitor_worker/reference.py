@@ -86,8 +86,11 @@ class ReferenceData:
     def categories(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A categorical column as (strings, missing mask), by the same rules as ingested
         data (``3`` and ``"3"`` are one category, booleans are ``true``/``false``)."""
+        col = self.table.column(name)
+        if pa.types.is_integer(col.type):
+            return _integer_categories(col)
         try:
-            return categorical_column(self.table.column(name).to_pylist(), f"{name}[{{i}}]")
+            return categorical_column(col.to_pylist(), f"{name}[{{i}}]")
         except PayloadError as e:
             raise ReferenceDataError(f"{self.source}: column {e}") from None
 
@@ -119,6 +122,24 @@ class ReferenceData:
             return vector_column(values, f"{name}[{{i}}]", dimension)
         except PayloadError as e:
             raise ReferenceDataError(f"{self.source}: column {e}") from None
+
+
+def _integer_categories(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`categorical_column` of an integer column without its Python list: each distinct
+    value spelt once, the strings no wider than the longest (numpy's ``astype(str)`` of
+    int64 is 21 characters: 84 bytes a row, in every copy and sort that follows)."""
+    missing = np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = col.fill_null(0).to_numpy()
+    uniques, inverse = np.unique(values, return_inverse=True)
+    strings = np.array([str(u) for u in uniques.tolist()], dtype=str)[inverse]
+    strings[missing] = ""
+    return strings, missing
+
+
+def release_memory() -> None:
+    """Hand what pyarrow's memory pool holds free back to the system (its allocator keeps
+    freed pages a while, and pickling the profile then needs memory of its own)."""
+    pa.default_memory_pool().release_unused()
 
 
 def load_reference(source: ReferenceSource, timeout: float = 60.0) -> ReferenceData:

@@ -67,6 +67,18 @@ def test_the_same_rows_are_sampled_whatever_the_format(tmp_path):
             assert samples[fmt].column(name).to_pylist() == samples["csv"].column(name).to_pylist()
 
 
+def test_integer_categories_are_spelt_as_ingested_ones():
+    from monitor_worker.ingest import categorical_column
+    from monitor_worker.reference import ReferenceData
+
+    col = pa.chunked_array([pa.array([3, None, -12], pa.int64()), pa.array([3, 0], pa.int64())])
+    strings, missing = ReferenceData(pa.table({"k": col}), "test").categories("k")
+    expected, expected_missing = categorical_column(col.to_pylist(), "k[{i}]")
+    assert strings.tolist() == expected.tolist() == ["3", "", "-12", "3", "0"]
+    assert missing.tolist() == expected_missing.tolist()
+    assert strings.dtype == np.dtype("<U3")  # as wide as "-12", not int64's 21 characters
+
+
 def test_unreadable_and_missing_files_name_themselves(tmp_path):
     with pytest.raises(ReferenceDataError, match=r"data.reference.path .*nope.csv"):
         locate(ReferenceSource(path=str(tmp_path / "nope.csv")))
