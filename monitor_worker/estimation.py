@@ -160,12 +160,14 @@ def prepare_estimation(
     return models, fit
 
 
-def _reference_rows(profile: Profile, reference: ReferenceData) -> np.ndarray:
+def _reference_rows(
+    profile: Profile, reference: ReferenceData, then: tuple[str, ...] = ()
+) -> np.ndarray:
     """Every reference row, in order (the alert bands come from consecutive chunks), in the
-    reservoir's layout."""
+    reservoir's layout (then the columns ``then``)."""
     from .profile import reference_rows
 
-    return reference_rows(profile, reference, limit=reference.n_rows)
+    return reference_rows(profile, reference, limit=reference.n_rows, then=then)
 
 
 def _check_chunks(field: str, chunk_size: int | None, rows: int) -> None:
@@ -233,9 +235,7 @@ def _dle_fit(config: WorkerConfig, profile: Profile, reference: ReferenceData | 
     check_dle(config.model.task, reference, data.label_column, data.prediction_column)
     assert reference is not None
     y = reference.numbers(data.label_column)
-    rows = np.column_stack(
-        [_reference_rows(profile, reference), reference.numbers(data.prediction_column)]
-    )
+    rows = _reference_rows(profile, reference, then=(data.prediction_column,))
     labelled = int((np.isfinite(y) & np.isfinite(rows[:, -1])).sum())
     _check_chunks("estimation.chunkSize", config.estimation.chunk_size, labelled)
     return DleFit(rows, y, config.estimation.chunk_size, labelled)

@@ -279,23 +279,31 @@ def _count_every_row(
 
 
 def reference_rows(
-    profile: Profile, reference: ReferenceData, limit: int = MAX_FIT_ROWS
+    profile: Profile,
+    reference: ReferenceData,
+    limit: int = MAX_FIT_ROWS,
+    then: tuple[str, ...] = (),
 ) -> np.ndarray:
     """A uniform sample (at most ``limit``) of reference rows in the reservoir's layout:
-    numerical values, then categorical slot codes (NaN where missing)."""
+    numerical values, then categorical slot codes (NaN where missing), then the numerical
+    columns ``then``. Filled in place: one copy of the rows (34 MB at 200k rows of 21)."""
     n = reference.n_rows
     take = (
         np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
         if n > limit
         else np.arange(n)
     )
-    cols = [reference.numbers(name)[take] for name in profile.schema.numerical]
-    for name in profile.schema.categorical:
+    schema = profile.schema
+    rows = np.empty((take.size, len(schema.numerical) + len(schema.categorical) + len(then)))
+    for j, name in enumerate(schema.numerical):
+        rows[:, j] = reference.numbers(name)[take]
+    for j, name in enumerate(schema.categorical, start=len(schema.numerical)):
         strings, missing = reference.categories(name)
-        codes = category_codes(profile.vocabularies[name], strings[take])
-        codes[missing[take]] = np.nan
-        cols.append(codes)
-    return np.column_stack(cols).astype(np.float64) if cols else np.empty((take.size, 0))
+        rows[:, j] = category_codes(profile.vocabularies[name], strings[take])
+        rows[missing[take], j] = np.nan
+    for j, name in enumerate(then, start=len(schema.numerical) + len(schema.categorical)):
+        rows[:, j] = reference.numbers(name)[take]
+    return rows
 
 
 def category_codes(vocabulary: CategoricalVocabulary, strings: np.ndarray) -> np.ndarray:
