@@ -4,10 +4,13 @@ and of the serving process beside it.
 Writes one seeded reference (``--rows`` rows of ``--features`` normal features, prediction,
 score and label: the generator of ``benchlib.reference_arrays``, in chunks) as CSV and as
 Parquet, then for each file starts a fresh interpreter that builds the worker's first service
-the way the worker does (``monitor_worker.loader.Loader``: the profile in a spawned child,
-outliers and estimation on; ``--no-fits``: both off), and reports
+the way the worker does (``monitor_worker.loader.Loader``: the profile read in one spawned
+child, then its outlier and estimation models fitted in a second; ``--no-fits``: both off, no
+second child), and reports
 
-- the child's peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest child that ended),
+- the children's peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest child that
+  ended; both are children of the measured process, each waited for before it returns), and
+  each child's own (``os.wait4``'s rusage for that child: the reading child, the fitting one),
 - the parent's peak RSS (``VmHWM``) and RSS after (``VmRSS``): what serving keeps,
 - wall time, rows read and rows sampled (``data.reference.sampleRows``, default 200000).
 
@@ -30,10 +33,20 @@ LIMIT_MB = 300
 CHUNK = 250_000
 
 MEASURE = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from mm_api.worker_config import parse_config
 from monitor_worker.loader import Loader
+
+children = []  # (pid, peak MB) of each child as it is waited for (multiprocessing's join)
+
+def waitpid(pid, options):
+    got, status, usage = os.wait4(pid, options)
+    if got:
+        children.append((got, usage.ru_maxrss / 1024))
+    return got, status
+
+os.waitpid = waitpid
 
 def status(key):
     for line in open("/proc/self/status"):
@@ -47,6 +60,7 @@ seconds = time.perf_counter() - t0
 print(json.dumps({
     "seconds": seconds,
     "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "children_peak_mb": [mb for _, mb in children],
     "parent_peak_mb": status("VmHWM"),
     "parent_rss_mb": status("VmRSS"),
     "rows": service.reference.rows,
@@ -133,8 +147,10 @@ def main() -> int:
             r = measure(path, tmp, args.sample_rows, not args.no_fits)
             r["file_mb"] = size
             results["files"][path.suffix.lstrip(".")] = r
+            each = " + ".join(f"{mb:.0f}" for mb in r["children_peak_mb"])
             log(
-                f"{path.name}: {r['seconds']:.1f}s, child peak {r['child_peak_mb']:.0f} MB, "
+                f"{path.name}: {r['seconds']:.1f}s, child peak {r['child_peak_mb']:.0f} MB "
+                f"(reading + fitting child: {each}), "
                 f"parent peak {r['parent_peak_mb']:.0f} MB, parent after {r['parent_rss_mb']:.0f} MB; "
                 f"{r['rows']:,} rows, {r['sampled_rows']:,} sampled"
             )
@@ -146,6 +162,7 @@ def main() -> int:
             r["sampled_rows"],
             r["seconds"],
             r["child_peak_mb"],
+            " + ".join(f"{mb:.0f}" for mb in r["children_peak_mb"]),
             r["parent_peak_mb"],
             r["parent_rss_mb"],
         ]
@@ -159,6 +176,7 @@ def main() -> int:
             "rows sampled",
             "seconds",
             "child peak MB",
+            "each child MB",
             "serving peak MB",
             "serving after MB",
         ],
