@@ -44,7 +44,7 @@ _JSON_BLOCK = 8 << 20  # JSON lines: blocks of whole lines, each parsed alone
 @dataclass
 class ReferenceData:
     """The reference's rows in memory: all of them, or a uniform sample of a larger file
-    (``sampled``), whose every row :meth:`batches` reads again."""
+    (``sampled``), whose every row :meth:`parts` reads again."""
 
     table: pa.Table
     source: str
@@ -219,12 +219,11 @@ def sample(f: ReferenceFile, max_rows: int, seed: int = 0) -> tuple[pa.Table, in
     if f.fmt == "parquet":
         return _sample_parquet(f, max_rows, seed)
     rng = np.random.default_rng(seed)
-    kept: list[pa.Table] = []
-    keys: list[np.ndarray] = []
-    held = total = 0
+    kept: list[pa.Table] = []  # compacted: a few long columns
+    fresh: list[pa.Table] = []  # the batches kept since
+    keys: list[np.ndarray] = []  # of the rows of kept, then of fresh
+    held = fresh_rows = total = 0
     threshold = 1.0  # once max_rows are held: the largest key kept; a row above it never is
-    fresh: list[pa.Table] = []  # batches kept since the last compaction
-    fresh_rows = 0
     for batch in batches(f):
         total += batch.num_rows
         key = rng.random(batch.num_rows)
@@ -266,6 +265,7 @@ def _cut(tables: list[pa.Table], keys: list[np.ndarray], k: int) -> None:
         while table.num_columns:
             taken.append(table.column(0).take(at))
             table = table.remove_column(0)
+            # Its allocator keeps freed pages a while: give them back before the next copy.
             pa.default_memory_pool().release_unused()
         table, key = pa.Table.from_arrays(taken, schema=schema), key[keep]
     tables.append(table)
@@ -292,7 +292,7 @@ def _sample_parquet(f: ReferenceFile, max_rows: int, seed: int) -> tuple[pa.Tabl
                 lo, hi = np.searchsorted(rows, [start, start + n])
                 parts.append(batch.column(0).take(pa.array(rows[lo:hi] - start)))
             start += n
-        columns.append(pa.concat_arrays(parts))  # one chunk, as a CSV's sample has
+        columns.append(pa.concat_arrays(parts))
     return pa.Table.from_arrays(columns, schema=parquet.schema_arrow), total
 
 
