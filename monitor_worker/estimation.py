@@ -9,15 +9,16 @@ the per-record states (:mod:`monitor_worker.window`), the evaluation reads them
 field; ``false``: off. ``drift.multivariate`` is asked for explicitly, so what cannot work is
 always refused (:mod:`monitor_worker.estimation_checks`).
 
-The serving process never imports scikit-learn: CBPE's calibration and DLE's error models
-are fitted in a short-lived child process (:func:`monitor_worker.child.in_child`);
-the reconstruction model is numpy."""
+The serving process never imports scikit-learn: :func:`prepare_estimation` gathers what CBPE's
+calibration or DLE's error models are fitted on (:class:`CbpeFit`, :class:`DleFit`: numpy
+arrays), and they are fitted in a short-lived child process that never reads the reference
+(:mod:`monitor_worker.profile_fits`); the reconstruction model is numpy."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -64,12 +65,64 @@ class EstimationModels:
         return "cbpe" if self.cbpe is not None else "dle" if self.dle is not None else None
 
 
-def fit_estimation(
+@dataclass
+class CbpeFit:
+    """What CBPE is fitted on: the reference's labelled rows as class indices and scores."""
+
+    labels: np.ndarray
+    predictions: np.ndarray
+    scores: np.ndarray
+    classes: int
+    chunk_size: int | None
+
+    def run(self) -> CBPEModel:
+        """The fitted model (scikit-learn: run it in a child process)."""
+        from .estimators import fit_cbpe
+
+        return fit_cbpe(
+            self.labels, self.predictions, self.scores, self.classes, chunk_size=self.chunk_size
+        )
+
+    def apply(self, models: EstimationModels, model: CBPEModel) -> None:
+        models.cbpe = model
+        log.info(
+            "CBPE fitted on %d reference rows (calibrated: %s)",
+            self.labels.size,
+            [m is not None for m in model.calibration],
+        )
+
+
+@dataclass
+class DleFit:
+    """What DLE is fitted on: the reference rows (features, then the prediction) and labels."""
+
+    rows: np.ndarray
+    labels: np.ndarray
+    chunk_size: int | None
+    labelled: int
+
+    def run(self) -> DirectLossModel:
+        """The fitted model (scikit-learn: run it in a child process)."""
+        from .estimators import fit_dle
+
+        return fit_dle(self.rows, self.labels, chunk_size=self.chunk_size)
+
+    def apply(self, models: EstimationModels, model: DirectLossModel) -> None:
+        models.dle = model
+        log.info("DLE fitted on %d labelled reference rows", self.labelled)
+
+
+EstimatorFit: TypeAlias = CbpeFit | DleFit
+
+
+def prepare_estimation(
     config: WorkerConfig, profile: Profile, reference: ReferenceData | None
-) -> EstimationModels:
-    """The estimators ``config`` asks for, fitted on ``reference``. Raises
-    :class:`EstimationRefused` (naming the field) for what was asked for and cannot work."""
+) -> tuple[EstimationModels, EstimatorFit | None]:
+    """The estimators ``config`` asks for, on ``reference``: the models but CBPE's or DLE's,
+    and what that one is fitted on (None: none is). Raises :class:`EstimationRefused`
+    (naming the field) for what was asked for and cannot work."""
     models = EstimationModels()
+    fit: EstimatorFit | None = None
     enabled = config.estimation.enabled
     if enabled is False:
         models.off_reason = "estimation.enabled is false"
@@ -77,9 +130,9 @@ def fit_estimation(
         try:
             try:
                 if config.model.task == "regression":
-                    models.dle = _fit_dle(config, profile, reference)
+                    fit = _dle_fit(config, profile, reference)
                 else:
-                    models.cbpe = _fit_cbpe(config, profile, reference)
+                    fit = _cbpe_fit(config, profile, reference)
             except ReferenceDataError as e:  # e.g. a label column that is not numerical
                 raise EstimationRefused("data.reference", f"{e} ({_OFF})") from None
         except EstimationRefused as e:
@@ -104,15 +157,17 @@ def fit_estimation(
             rng = np.random.default_rng(0)
             take = rng.choice(rows.shape[0], min(mv.sample_size, rows.shape[0]), replace=False)
             models.domain_reference = model.encode(rows[np.sort(take)])
-    return models
+    return models, fit
 
 
-def _reference_rows(profile: Profile, reference: ReferenceData) -> np.ndarray:
+def _reference_rows(
+    profile: Profile, reference: ReferenceData, then: tuple[str, ...] = ()
+) -> np.ndarray:
     """Every reference row, in order (the alert bands come from consecutive chunks), in the
-    reservoir's layout."""
+    reservoir's layout (then the columns ``then``)."""
     from .profile import reference_rows
 
-    return reference_rows(profile, reference, limit=reference.n_rows)
+    return reference_rows(profile, reference, limit=reference.n_rows, then=then)
 
 
 def _check_chunks(field: str, chunk_size: int | None, rows: int) -> None:
@@ -126,10 +181,7 @@ def _check_chunks(field: str, chunk_size: int | None, rows: int) -> None:
         )
 
 
-def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData | None) -> CBPEModel:
-    from .child import in_child
-    from .estimators import fit_cbpe
-
+def _cbpe_fit(config: WorkerConfig, profile: Profile, reference: ReferenceData | None) -> CbpeFit:
     index = profile.class_index
     assert index is not None
     data = config.data
@@ -175,32 +227,15 @@ def _fit_cbpe(config: WorkerConfig, profile: Profile, reference: ReferenceData |
     columns = [reference.numbers(c)[keep] for c in score_columns]
     scores = columns[0] if index.binary else np.column_stack(columns)
     _check_chunks("estimation.chunkSize", config.estimation.chunk_size, int(keep.sum()))
-    model = in_child(
-        fit_cbpe, y, pred, scores, len(index.classes), chunk_size=config.estimation.chunk_size
-    )
-    log.info(
-        "CBPE fitted on %d reference rows (calibrated: %s)",
-        int(keep.sum()),
-        [m is not None for m in model.calibration],
-    )
-    return model
+    return CbpeFit(y, pred, scores, len(index.classes), config.estimation.chunk_size)
 
 
-def _fit_dle(
-    config: WorkerConfig, profile: Profile, reference: ReferenceData | None
-) -> DirectLossModel:
-    from .child import in_child
-    from .estimators import fit_dle
-
+def _dle_fit(config: WorkerConfig, profile: Profile, reference: ReferenceData | None) -> DleFit:
     data = config.data
     check_dle(config.model.task, reference, data.label_column, data.prediction_column)
     assert reference is not None
     y = reference.numbers(data.label_column)
-    rows = np.column_stack(
-        [_reference_rows(profile, reference), reference.numbers(data.prediction_column)]
-    )
+    rows = _reference_rows(profile, reference, then=(data.prediction_column,))
     labelled = int((np.isfinite(y) & np.isfinite(rows[:, -1])).sum())
     _check_chunks("estimation.chunkSize", config.estimation.chunk_size, labelled)
-    model = in_child(fit_dle, rows, y, chunk_size=config.estimation.chunk_size)
-    log.info("DLE fitted on %d labelled reference rows", labelled)
-    return model
+    return DleFit(rows, y, config.estimation.chunk_size, labelled)

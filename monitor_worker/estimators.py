@@ -298,7 +298,8 @@ def fit_dle(
     if x.ndim != 2 or x.shape[0] != y.size or x.shape[1] < 2:
         raise ValueError("rows must be (n, features + 1) with the prediction last, y (n,)")
     ok = np.isfinite(y) & np.isfinite(x[:, -1])
-    x, y = x[ok], y[ok]
+    if not ok.all():  # a copy of the rows only when some are left out (34 MB at 200k by 21)
+        x, y = x[ok], y[ok]
     if y.size < 10:
         raise ValueError("DLE needs a reference with at least 10 labelled rows")
     err = y - x[:, -1]

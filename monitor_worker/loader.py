@@ -1,9 +1,11 @@
 """From the config to a running :class:`MonitorService`, and again when the reference
 changes.
 
-The profile is built in a spawned child (:mod:`monitor_worker.child`): it reads the reference
-with pyarrow, fits the outlier and estimation models with scikit-learn, and hands back the
-profile (numpy arrays and plain objects). The serving process imports neither library.
+The profile is built in two spawned children (:mod:`monitor_worker.child`), one after the
+other: the first reads the reference with pyarrow and hands back the profile (numpy arrays
+and plain objects) and what its models are fitted on; the second fits the outlier and
+estimation models with scikit-learn (:mod:`monitor_worker.profile_fits`). So pyarrow and
+scikit-learn are never resident in one process, and the serving process imports neither.
 
 A reference is checked for new contents every ``data.reference.reloadInterval``: a file
 (a mounted ConfigMap, which the kubelet replaces behind a symlink, or a file on a PVC) by its
@@ -16,11 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from mm_api.worker_config import WorkerConfig
 
 from .child import ChildDied, in_child
 from .profile import Profile
+from .profile_fits import ProfileFits
 from .reference_files import ReferenceDataError, ReferenceFile, locate
 from .service import MonitorService
 from .store import open_store
@@ -41,18 +45,21 @@ class ReferenceState:
     last_error: str | None = None
 
 
-def _profile_of(config: WorkerConfig, file: ReferenceFile | None) -> tuple[Profile, int, int]:
-    """Runs in the child: (the profile, rows of the file, rows sampled). Exceptions come back
-    as ReferenceDataError or ValueError with their message (some of ours do not pickle)."""
-    from .profile import build_profile
-    from .reference import read_file
+def _profile_of(
+    config: WorkerConfig, file: ReferenceFile | None
+) -> tuple[Profile, ProfileFits, int, int]:
+    """Runs in the first child: (the profile without the models scikit-learn fits, what they
+    are fitted on, rows of the file, rows sampled). Exceptions come back as ReferenceDataError
+    or ValueError with their message (some of ours do not pickle)."""
+    from .profile import profile_and_fits
+    from .reference import read_file, release_memory
 
     try:
         reference = None
         if file is not None:
             assert config.data.reference is not None
             reference = read_file(file, config.data.reference.sample_rows)
-        profile = build_profile(config, reference)
+        profile, fits = profile_and_fits(config, reference)
     except ReferenceDataError as e:
         raise ReferenceDataError(str(e)) from None
     except ValueError as e:
@@ -60,7 +67,19 @@ def _profile_of(config: WorkerConfig, file: ReferenceFile | None) -> tuple[Profi
     if profile.rich is not None:
         profile.rich.embeddings = None  # a model and a thread: the parent loads its own
     rows = 0 if reference is None else (reference.total_rows or reference.n_rows)
-    return profile, rows, 0 if reference is None else reference.n_rows
+    sampled = 0 if reference is None else reference.n_rows
+    del reference  # the sample's rows, not held beside the pickled profile (~35 MB at 200k)
+    release_memory()
+    return profile, fits, rows, sampled
+
+
+def _fitted(fits: ProfileFits) -> tuple[Any, Any]:
+    """Runs in the second child, which never imports pyarrow: the fitted models. Exceptions
+    come back as ValueError with their message (scikit-learn's may not pickle)."""
+    try:
+        return fits.run()
+    except ValueError as e:
+        raise ValueError(str(e)) from None
 
 
 class Loader:
@@ -112,13 +131,15 @@ class Loader:
 
     def _build(self, file: ReferenceFile | None) -> tuple[Profile, int, int]:
         start = time.monotonic()
-        if self.spawn:
-            try:
-                profile, rows, sampled = in_child(_profile_of, self.config, file)
-            except ChildDied as e:
-                raise ReferenceDataError(f"profiling the reference failed: {e}") from None
-        else:
-            profile, rows, sampled = _profile_of(self.config, file)
+        try:
+            if self.spawn:
+                profile, fits, rows, sampled = in_child(_profile_of, self.config, file)
+            else:
+                profile, fits, rows, sampled = _profile_of(self.config, file)
+            if fits:  # the reading child has ended: scikit-learn's child starts without it
+                fits.apply(profile, in_child(_fitted, fits))
+        except ChildDied as e:
+            raise ReferenceDataError(f"profiling the reference failed: {e}") from None
         if profile.rich is not None and profile.rich.embedded:
             from .rich.profile import load_text_embeddings
 

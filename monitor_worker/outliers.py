@@ -88,20 +88,8 @@ class OutlierDetector:
     @classmethod
     def fit(cls, spec: OutlierSpec, rows: np.ndarray, seed: int = 0) -> OutlierDetector | None:
         """Fit on reference rows (in a child process); None when there is nothing to fit."""
-        if rows.size == 0 or rows.shape[1] == 0:
-            return None
-        rng = np.random.default_rng(seed)
-        if rows.shape[0] > MAX_FIT_ROWS:
-            rows = rows[rng.choice(rows.shape[0], MAX_FIT_ROWS, replace=False)]
-        medians = np.nanmedian(rows, axis=0)
-        medians = np.where(np.isfinite(medians), medians, 0.0)
-        x = _impute(rows, medians)
-        fitted = in_child(_fit_with_sklearn, spec.method, spec.contamination, x, seed)
-        if spec.method == "one-class-svm":
-            model: IsolationTrees | RbfSvm = RbfSvm(**fitted["model"])
-        else:
-            model = IsolationTrees(**fitted["model"])
-        return cls(spec.method, medians, fitted.get("mean"), fitted.get("scale"), model)
+        fit = OutlierFit.of(spec, rows, seed)
+        return None if fit is None else fit.detector(in_child(fit.run))
 
     def outlier_flags(self, rows: np.ndarray) -> np.ndarray:
         """True for each row scikit-learn's ``predict`` would call an outlier (-1)."""
@@ -116,6 +104,43 @@ class OutlierDetector:
     def ratio(self, rows: np.ndarray) -> float | None:
         flags = self.outlier_flags(rows)
         return float(flags.mean()) if flags.size else None
+
+
+@dataclass
+class OutlierFit:
+    """What fitting a detector needs, as numpy arrays: the rows to fit on, imputed, and their
+    medians. :meth:`run` fits them with scikit-learn (where scikit-learn may be imported: a
+    child process), :meth:`detector` is the detector made of what it returns."""
+
+    method: str
+    contamination: float
+    x: np.ndarray
+    medians: np.ndarray
+    seed: int
+
+    @classmethod
+    def of(cls, spec: OutlierSpec, rows: np.ndarray, seed: int = 0) -> OutlierFit | None:
+        """The fit of a detector on reference rows; None when there is nothing to fit."""
+        if rows.size == 0 or rows.shape[1] == 0:
+            return None
+        rng = np.random.default_rng(seed)
+        if rows.shape[0] > MAX_FIT_ROWS:
+            rows = rows[rng.choice(rows.shape[0], MAX_FIT_ROWS, replace=False)]
+        medians = np.nanmedian(rows, axis=0)
+        medians = np.where(np.isfinite(medians), medians, 0.0)
+        return cls(spec.method, spec.contamination, _impute(rows, medians), medians, seed)
+
+    def run(self) -> dict[str, Any]:
+        return _fit_with_sklearn(self.method, self.contamination, self.x, self.seed)
+
+    def detector(self, fitted: dict[str, Any]) -> OutlierDetector:
+        if self.method == "one-class-svm":
+            model: IsolationTrees | RbfSvm = RbfSvm(**fitted["model"])
+        else:
+            model = IsolationTrees(**fitted["model"])
+        return OutlierDetector(
+            self.method, self.medians, fitted.get("mean"), fitted.get("scale"), model
+        )
 
 
 def _impute(rows: np.ndarray, medians: np.ndarray) -> np.ndarray:

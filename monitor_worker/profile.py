@@ -3,8 +3,9 @@ fixes the bins and vocabularies every window bucket uses, holds the reference sk
 drift is measured against, the class index of a classifier, and the fitted outlier detector.
 
 Building it reads the reference with pyarrow and fits models with scikit-learn: the serving
-process does that in a child (:mod:`monitor_worker.loader`), so this module imports neither
-until :func:`build_profile` runs."""
+process does that in children (:mod:`monitor_worker.loader`), one that reads and one that fits
+(:mod:`monitor_worker.profile_fits`), so this module imports neither until
+:func:`build_profile` runs."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ import numpy as np
 from mm_api.sections import check_drift_features
 from mm_api.worker_config import WorkerConfig
 
-from .estimation import EstimationModels, fit_estimation
+from .child import in_child
+from .estimation import EstimationModels, prepare_estimation
 from .ingest import PayloadError
-from .outliers import MAX_FIT_ROWS, OutlierDetector
+from .outliers import MAX_FIT_ROWS, OutlierDetector, OutlierFit
+from .profile_fits import ProfileFits
 from .rich import RichProfile, build_rich_profile
 from .schema import DataSchema, schema_from_config
 from .stats import (
@@ -107,8 +110,8 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
         columns = [
             c for c in (config.data.label_column, config.data.prediction_column) if reference.has(c)
         ]
-        for part in reference.batches(columns) if columns else ():  # every row, not a sample
-            for col in columns:
+        for part in reference.parts(columns) if columns else ():  # every row, not a sample
+            for col in (c for c in columns if part.has(c)):
                 strings, missing = part.categories(col)
                 seen.update(np.unique(strings[~missing]).tolist())
     if len(seen) < 2:
@@ -122,7 +125,19 @@ def _classes(config: WorkerConfig, reference: ReferenceData | None) -> ClassInde
 def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Profile:
     """The profile of ``reference`` (None: a worker without one). A sampled reference
     (larger than ``data.reference.sampleRows``) gives bins, vocabularies, samples and model
-    fits from its sample, and exact histograms from one more pass over the whole file."""
+    fits from its sample, and exact histograms from one more pass over the whole file. The
+    models scikit-learn fits are fitted in a child process."""
+    profile, fits = profile_and_fits(config, reference)
+    if fits:
+        fits.apply(profile, in_child(fits.run))
+    return profile
+
+
+def profile_and_fits(
+    config: WorkerConfig, reference: ReferenceData | None
+) -> tuple[Profile, ProfileFits]:
+    """:func:`build_profile` but the models scikit-learn fits: the profile without them,
+    and what they are fitted on."""
     from .reference import check_reference_has, infer_features
 
     inferred = infer_features(reference, config) if reference is not None else None
@@ -134,8 +149,8 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
     if reference is None:
         profile.rich = build_rich_profile(config, schema, None, digest)
         profile.fingerprint = digest.hexdigest()[:16]
-        profile.estimation = fit_estimation(config, profile, None)  # refuses what needs one
-        return profile
+        profile.estimation, _ = prepare_estimation(config, profile, None)  # refuses what needs one
+        return profile, ProfileFits()
     check_reference_has(reference, list(schema.features))
     for f in schema.features:
         if f.type in ("text", "embedding"):
@@ -181,9 +196,10 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         _count_every_row(profile, config, reference, digest)
     profile.rich = build_rich_profile(config, schema, reference, digest)
     profile.fingerprint = digest.hexdigest()[:16]
+    fits = ProfileFits()
     if config.outliers.enabled and (schema.numerical or schema.categorical):
-        profile.detector = OutlierDetector.fit(config.outliers, reference_rows(profile, reference))
-    profile.estimation = fit_estimation(config, profile, reference)
+        fits.outliers = OutlierFit.of(config.outliers, reference_rows(profile, reference))
+    profile.estimation, fits.estimator = prepare_estimation(config, profile, reference)
     if reference.sampled:
         log.info(
             "reference of %d rows: histograms of every row, bins, vocabularies, samples and "
@@ -200,7 +216,7 @@ def build_profile(config: WorkerConfig, reference: ReferenceData | None) -> Prof
         len(schema.texts),
         len(schema.embeddings),
     )
-    return profile
+    return profile, fits
 
 
 def _vocabulary(strings: np.ndarray, reference: ReferenceData) -> CategoricalVocabulary:
@@ -231,20 +247,24 @@ def _count_every_row(
         score = NumericHistogram(profile.score_binning)
     columns = [*numeric, *categorical]
     columns += [c for c, h in ((pred_col, prediction), (score_col, score)) if h is not None]
+    columns = list(dict.fromkeys(columns))
     rows = 0
-    for part in reference.batches(list(dict.fromkeys(columns))):
-        rows += part.n_rows
+    for part in reference.parts(columns):  # all the columns of some rows, or one column's
+        if not columns or part.has(columns[0]):
+            rows += part.n_rows
         for name, hist in numeric.items():
-            hist.update(part.numbers(name))
+            if part.has(name):
+                hist.update(part.numbers(name))
         for name, counts in categorical.items():
-            strings, missing = part.categories(name)
-            counts.update(strings[~missing])
-        if isinstance(prediction, NumericHistogram):
+            if part.has(name):
+                strings, missing = part.categories(name)
+                counts.update(strings[~missing])
+        if isinstance(prediction, NumericHistogram) and part.has(pred_col):
             prediction.update(part.numbers(pred_col))
-        elif prediction is not None:
+        elif prediction is not None and part.has(pred_col):
             strings, missing = part.categories(pred_col)
             prediction.update(strings[~missing])
-        if score is not None:
+        if score is not None and part.has(score_col):
             score.update(part.numbers(score_col))
     digest.update(f"every row: {rows}".encode())
     for sketch in (*numeric.values(), *categorical.values(), prediction, score):
@@ -259,23 +279,31 @@ def _count_every_row(
 
 
 def reference_rows(
-    profile: Profile, reference: ReferenceData, limit: int = MAX_FIT_ROWS
+    profile: Profile,
+    reference: ReferenceData,
+    limit: int = MAX_FIT_ROWS,
+    then: tuple[str, ...] = (),
 ) -> np.ndarray:
     """A uniform sample (at most ``limit``) of reference rows in the reservoir's layout:
-    numerical values, then categorical slot codes (NaN where missing)."""
+    numerical values, then categorical slot codes (NaN where missing), then the numerical
+    columns ``then``. Filled in place: one copy of the rows (34 MB at 200k rows of 21)."""
     n = reference.n_rows
     take = (
         np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
         if n > limit
         else np.arange(n)
     )
-    cols = [reference.numbers(name)[take] for name in profile.schema.numerical]
-    for name in profile.schema.categorical:
+    schema = profile.schema
+    rows = np.empty((take.size, len(schema.numerical) + len(schema.categorical) + len(then)))
+    for j, name in enumerate(schema.numerical):
+        rows[:, j] = reference.numbers(name)[take]
+    for j, name in enumerate(schema.categorical, start=len(schema.numerical)):
         strings, missing = reference.categories(name)
-        codes = category_codes(profile.vocabularies[name], strings[take])
-        codes[missing[take]] = np.nan
-        cols.append(codes)
-    return np.column_stack(cols).astype(np.float64) if cols else np.empty((take.size, 0))
+        rows[:, j] = category_codes(profile.vocabularies[name], strings[take])
+        rows[missing[take], j] = np.nan
+    for j, name in enumerate(then, start=len(schema.numerical) + len(schema.categorical)):
+        rows[:, j] = reference.numbers(name)[take]
+    return rows
 
 
 def category_codes(vocabulary: CategoricalVocabulary, strings: np.ndarray) -> np.ndarray:

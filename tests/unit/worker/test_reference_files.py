@@ -53,6 +53,32 @@ def test_a_small_reference_is_read_whole_a_large_one_sampled_uniformly(tmp_path,
     assert stats.kstest(idx / n, "uniform").pvalue > 0.001  # uniform over the file
 
 
+def test_the_same_rows_are_sampled_whatever_the_format(tmp_path):
+    """Parquet's rows are chosen from their keys before any is read (then read one column at a
+    time), CSV's and JSON lines' as they are read: the same keys, so the same rows."""
+    n = 60_000
+    samples = {}
+    for fmt in ("csv", "parquet", "jsonl"):
+        table, total = sample(locate(ReferenceSource(path=str(write(tmp_path, fmt, n)))), 5_000)
+        assert total == n and table.num_rows == 5_000
+        samples[fmt] = table
+    for fmt in ("parquet", "jsonl"):
+        for name in ("i", "x", "c"):
+            assert samples[fmt].column(name).to_pylist() == samples["csv"].column(name).to_pylist()
+
+
+def test_integer_categories_are_spelt_as_ingested_ones():
+    from monitor_worker.ingest import categorical_column
+    from monitor_worker.reference import ReferenceData
+
+    col = pa.chunked_array([pa.array([3, None, -12], pa.int64()), pa.array([3, 0], pa.int64())])
+    strings, missing = ReferenceData(pa.table({"k": col}), "test").categories("k")
+    expected, expected_missing = categorical_column(col.to_pylist(), "k[{i}]")
+    assert strings.tolist() == expected.tolist() == ["3", "", "-12", "3", "0"]
+    assert missing.tolist() == expected_missing.tolist()
+    assert strings.dtype == np.dtype("<U3")  # as wide as "-12", not int64's 21 characters
+
+
 def test_unreadable_and_missing_files_name_themselves(tmp_path):
     with pytest.raises(ReferenceDataError, match=r"data.reference.path .*nope.csv"):
         locate(ReferenceSource(path=str(tmp_path / "nope.csv")))
