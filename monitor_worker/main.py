@@ -75,8 +75,11 @@ def cli(argv: list[str] | None = None) -> int:
             return 2
         print(f"config {args.config} is valid; {len(service.profile.schema.features)} features")
         return 0
+    from . import malloc
     from .server import run
     from .tls import TlsError
+
+    malloc.tune()  # request bodies from the heap, not a fresh mmap each (monitor_worker/malloc.py)
 
     # A reference that cannot be used does not stop the worker (that would crash-loop in
     # Kubernetes): it serves /healthz, reports the cause on /readyz and retries.
