@@ -137,7 +137,7 @@ class Loader:
             else:
                 profile, fits, rows, sampled = _profile_of(self.config, file)
             if fits:  # the reading child has ended: scikit-learn's child starts without it
-                fits.apply(profile, in_child(_fitted, fits))
+                fits.apply(profile, in_child(_fitted, fits) if self.spawn else _fitted(fits))
         except ChildDied as e:
             raise ReferenceDataError(f"profiling the reference failed: {e}") from None
         if profile.rich is not None and profile.rich.embedded:
