@@ -132,36 +132,33 @@ def run_evidently(workdir: Path, repeat: int) -> dict[str, Any]:
     return json.loads((workdir / "evidently.json").read_text())
 
 
-def run_nannyml(workdir: Path, repeat: int) -> dict[str, Any] | None:
-    """NannyML's univariate drift (Wasserstein) on the same data and core, in .venv-nannyml;
-    None when that venv is missing (bench/setup_nannyml_venv.sh makes it)."""
-    python = BENCH.parent / ".venv-nannyml" / "bin" / "python"
+def run_peer(
+    workdir: Path, repeat: int, name: str, venv: str, side: str, env: dict[str, str]
+) -> dict[str, Any] | None:
+    """A peer's side script (``side``, in ``<repo>/<venv>``) on the same data and core; its
+    ``<side's stem>.json``, or None when that venv is missing (bench/setup_<name>_venv.sh)."""
+    python = BENCH.parent / venv / "bin" / "python"
     if not python.exists():
-        log(f"{python} missing: NannyML skipped (run bench/setup_nannyml_venv.sh)")
+        log(f"{python} missing: {name} skipped (run bench/setup_{name.lower()}_venv.sh)")
         return None
-    cmd = ["taskset", "-c", str(WORKER_CORE), str(python), str(BENCH / "nannyml_drift_side.py"),
-           str(workdir), str(repeat)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "NML_DISABLE_USAGE_LOGGING": "1"}  # fmt: skip
-    log(f"NannyML: {' '.join(cmd[3:5])} (pinned to core {WORKER_CORE})")
+    cmd = ["taskset", "-c", str(WORKER_CORE), str(python), str(BENCH / side), str(workdir),
+           str(repeat)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **env}
+    log(f"{name}: {' '.join(cmd[3:5])} (pinned to core {WORKER_CORE})")
     subprocess.run(cmd, check=True, env=env)
-    return json.loads((workdir / "nannyml.json").read_text())
+    return json.loads((workdir / f"{name.lower()}.json").read_text())
+
+
+def run_nannyml(workdir: Path, repeat: int) -> dict[str, Any] | None:
+    """NannyML's univariate drift (Wasserstein), in .venv-nannyml."""
+    return run_peer(workdir, repeat, "NannyML", ".venv-nannyml", "nannyml_drift_side.py",
+                    {"NML_DISABLE_USAGE_LOGGING": "1"})  # fmt: skip
 
 
 def run_whylogs(workdir: Path, repeat: int) -> dict[str, Any] | None:
-    """whylogs' profiles of both datasets and its drift scores between them, on the same data
-    and core, in .venv-whylogs; None when that venv is missing (bench/setup_whylogs_venv.sh)."""
-    python = BENCH.parent / ".venv-whylogs" / "bin" / "python"
-    if not python.exists():
-        log(f"{python} missing: whylogs skipped (run bench/setup_whylogs_venv.sh)")
-        return None
-    cmd = ["taskset", "-c", str(WORKER_CORE), str(python), str(BENCH / "whylogs_drift_side.py"),
-           str(workdir), str(repeat)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "WHYLOGS_NO_ANALYTICS": "True"}  # fmt: skip
-    log(f"whylogs: {' '.join(cmd[3:5])} (pinned to core {WORKER_CORE})")
-    subprocess.run(cmd, check=True, env=env)
-    return json.loads((workdir / "whylogs.json").read_text())
+    """whylogs' profiles of both datasets and its drift scores between them, in .venv-whylogs."""
+    return run_peer(workdir, repeat, "whylogs", ".venv-whylogs", "whylogs_drift_side.py",
+                    {"WHYLOGS_NO_ANALYTICS": "True"})  # fmt: skip
 
 
 def run_ours(

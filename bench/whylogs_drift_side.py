@@ -11,39 +11,27 @@ drift category (whylogs' own test: its decisions are reported, not compared)."""
 
 from __future__ import annotations
 
-import json
-import resource
-import sys
 import time
-from pathlib import Path
 
 t_import = time.perf_counter()
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import whylogs as why  # noqa: E402
+from peer_side import frames, timed, write  # noqa: E402
 from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - t_import
 
 
 def main() -> int:
-    d = Path(sys.argv[1])
-    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    names = json.loads((d / "names.json").read_text())
-    ref = pd.DataFrame(np.load(d / "reference.npy"), columns=names)
-    cur = pd.DataFrame(np.load(d / "current.npy"), columns=names)
-    runs, cpu = [], []
-    scores: dict = {}
-    for i in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
+    d, repeat, _, ref, cur = frames()
+
+    def run():
         reference_view = why.log(pandas=ref).view()
         current_view = why.log(pandas=cur).view()
-        scores = calculate_drift_scores(
+        return calculate_drift_scores(
             target_view=current_view, reference_view=reference_view, with_thresholds=True
         )
-        runs.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-        print(f"whylogs run {i + 1}/{repeat}: {runs[-1]:.1f}s (CPU {cpu[-1]:.1f}s)", flush=True)
+
+    runs, cpu, scores = timed("whylogs", repeat, run)
     columns = {
         name: {
             "algorithm": s["algorithm"],
@@ -55,15 +43,8 @@ def main() -> int:
         for name, s in scores.items()
         if s is not None
     }
-    out = {
-        "whylogs": why.__version__,
-        "import_s": IMPORT_SECONDS,
-        "run_s": runs,
-        "run_cpu_s": cpu,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "columns": columns,
-    }
-    (d / "whylogs.json").write_text(json.dumps(out, indent=2))
+    write(d, "whylogs", {"whylogs": why.__version__, "import_s": IMPORT_SECONDS, "run_s": runs,
+                         "run_cpu_s": cpu, "columns": columns})  # fmt: skip
     return 0
 
 
