@@ -16,7 +16,6 @@ Nothing is done elsewhere than glibc, or where the operator of the pod set
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 
@@ -32,12 +31,8 @@ def tune() -> bool:
     """Set the thresholds (True), or leave them (False: not glibc, or set by the environment)."""
     if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+    try:  # the process's own symbols: libc's, with no ldconfig run to find its file
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
