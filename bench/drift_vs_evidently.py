@@ -191,6 +191,8 @@ def run_ours(
             bodies.append(
                 orjson.dumps({"columns": {n: blk[:, j].tolist() for j, n in enumerate(names)}})
             )
+    # One contiguous array per column, as a DataFrame holds them (and as the peers get them).
+    columns = {n: np.ascontiguousarray(cur[:, j]) for j, n in enumerate(names)}
     c0 = time.process_time()
     t0 = time.perf_counter()
     profile = build_profile(config, ReferenceData(table_, "memory"))
@@ -201,9 +203,8 @@ def run_ours(
             service.ingest_records(body)
     else:
         for s in range(0, cur.shape[0], batch):
-            blk = cur[s : s + batch]
-            numeric = {n: blk[:, j] for j, n in enumerate(names)}
-            service.state.add(Batch(blk.shape[0], numeric, {}, {}), NOW)
+            numeric = {n: col[s : s + batch] for n, col in columns.items()}
+            service.state.add(Batch(len(numeric[names[0]]), numeric, {}, {}), NOW)
     t2 = time.perf_counter()
     ev = service.evaluate(service.window_summary())
     t3 = time.perf_counter()

@@ -225,7 +225,7 @@ class Bucket:
             return np.concatenate([get(b)[r] for b, r in parts])
 
         for name, hist in self.numeric.items():
-            hist.update(np.concatenate([b.numeric[name][r] for b, r in parts]))
+            hist.update_parts([b.numeric[name][r] for b, r in parts])
         for name, counts in self.categorical.items():
             strings = gather(lambda b, name=name: b.categorical[name])
             missing = gather(lambda b, name=name: b.categorical_missing[name])

@@ -249,7 +249,18 @@ class NumericHistogram:
         if native.histogram is None:
             self.update_numpy(values)
             return
-        x = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        self._update_native(np.asarray(values, dtype=np.float64).ravel())
+
+    def update_parts(self, parts: list[NDArray[Any]]) -> None:
+        """:meth:`update` with several batches at once (a flush's), without concatenating
+        them: the kernel reads each in place, whatever its stride."""
+        if native.histogram is None:
+            self.update_numpy(np.concatenate(parts) if parts else np.empty(0))
+            return
+        self._update_native([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+
+    def _update_native(self, x: FloatArray | list[FloatArray]) -> None:
+        assert native.histogram is not None
         n, missing, mean, m2, lo, hi, tail_under, tail_over, off = (
             native.histogram.histogram_update(
                 self.binning.edges, self.binning.lut, x, self.counts, self.gaps, self.offgrid
@@ -673,11 +684,8 @@ class Reservoir:
             self._data[filled : filled + fill] = r[:fill]
         rest = r[fill:]
         if rest.shape[0]:
-            # Row with 0-based global position t replaces slot j ~ U{0..t} when j < capacity.
-            t = self.n_seen + fill + np.arange(rest.shape[0], dtype=np.int64)
-            j = self.rng.integers(0, t + 1)
-            hit = j < self.capacity
-            js, rs = j[hit], rest[hit]
+            hit, js = self._draw(self.n_seen + fill, rest.shape[0])
+            rs = rest[hit]
             if js.size:
                 # Later rows overwrite earlier ones in the same slot, as in the sequential
                 # algorithm: keep the last occurrence of each slot.
@@ -701,15 +709,11 @@ class Reservoir:
                 self._data[filled : filled + fill, j] = c[:fill]
         rest = n - fill
         if rest:
-            t = self.n_seen + fill + np.arange(rest, dtype=np.int64)
-            slot = self.rng.integers(0, t + 1)
-            hit = np.flatnonzero(slot < self.capacity)
+            hit, js = self._draw(self.n_seen + fill, rest)
             if hit.size:
-                js = slot[hit]
                 _, first_rev = np.unique(js[::-1], return_index=True)
-                last = hit[hit.size - 1 - first_rev]
-                rows = fill + last
-                self._data[slot[last]] = np.column_stack([c[rows] for c in columns])
+                keep = hit.size - 1 - first_rev
+                self._put(columns, fill + hit[keep], js[keep])
         self.n_seen += n
 
     def update_parts(self, parts: list[tuple[list[FloatArray], int]]) -> None:
@@ -733,19 +737,37 @@ class Reservoir:
         total = int(sizes.sum())
         if total == 0:
             return
-        slot = self.rng.integers(0, self.n_seen + np.arange(total, dtype=np.int64) + 1)
-        hit = np.flatnonzero(slot < self.capacity)
+        hit, js = self._draw(self.n_seen, total)
         if hit.size:
-            _, first_rev = np.unique(slot[hit][::-1], return_index=True)
-            last = hit[hit.size - 1 - first_rev]  # global rows, the last drawn for each slot
+            _, first_rev = np.unique(js[::-1], return_index=True)
+            keep = np.sort(hit.size - 1 - first_rev)
+            last, slots = hit[keep], js[keep]  # rows of the flush, the last drawn for each slot
             starts = np.cumsum(sizes) - sizes
             part = np.searchsorted(starts, last, side="right") - 1
-            for p in np.unique(part):
-                rows = last[part == p]
-                columns = rest[int(p)][0]
-                local = rows - starts[p]
-                self._data[slot[rows]] = np.column_stack([c[local] for c in columns])
+            bounds = np.searchsorted(part, np.arange(len(rest) + 1))  # part is sorted with last
+            for p in np.flatnonzero(np.diff(bounds)):
+                a, b = bounds[p], bounds[p + 1]
+                self._put(rest[int(p)][0], last[a:b] - starts[p], slots[a:b])
         self.n_seen += total
+
+    def _draw(self, first: int, count: int) -> tuple[IntArray, IntArray]:
+        """Algorithm R for the rows at global positions ``first .. first + count - 1`` (the
+        sample full): row ``t`` replaces slot ``j ~ U{0..t}`` when ``j < capacity``, ``j`` drawn
+        as ``floor(u * (t + 1))`` from one uniform per row (uniform up to (t + 1) / 2**53, and
+        3x cheaper than numpy's bounded integers). One draw per row whatever the batching, so
+        batches taken one by one or together give the same sample. Returns the rows (offsets
+        from ``first``) that take a slot, in order, and their slots."""
+        v = self.rng.random(count)
+        v *= np.arange(first + 1, first + count + 1, dtype=np.float64)
+        hit = np.flatnonzero(v < self.capacity)
+        return hit, v[hit].astype(np.int64)
+
+    def _put(self, columns: list[FloatArray], rows: IntArray, slots: IntArray) -> None:
+        """``sample[slots[i]] = row rows[i] of columns`` (slots distinct)."""
+        if native.histogram is not None and self.dtype == np.float64:
+            native.histogram.take_rows(columns, rows, self._data, slots)
+        else:
+            self._data[slots] = np.column_stack([c[rows] for c in columns])
 
     def _draw_from_a(self, n_a: int, n_b: int, k: int) -> int:
         """How many of ``k`` rows drawn without replacement from the union come from A."""

@@ -90,3 +90,77 @@ def test_edges_crowded_in_one_cell_of_the_lookup_table():
                                        -3.235210879294331e-279]), discrete=False, n_unique=3)  # fmt: skip
     a, b = both(binning, [np.array([-2.0734523073919464e-159, -1e-300, 0.0, -986940.0])])
     assert_same(a, b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    reference=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=2000),
+    batches=st.lists(st.lists(floats | st.floats(-1e6, 1e6), max_size=700), max_size=5),
+    n_bins=st.sampled_from([1, 5, 50, 1000]),
+    stride=st.sampled_from([1, 2, 3]),
+)
+def test_a_flush_of_several_batches_of_any_stride_equals_the_numpy_path(
+    reference, batches, n_bins, stride
+):
+    """NumericHistogram.update_parts hands the kernel a flush's batches as they are (columns
+    of a row-major matrix included): the state is the numpy path's over their concatenation,
+    and the moments are those of one call (blocks merged by Chan's update, not one pass)."""
+    binning = NumericBinning.from_reference(reference, n_bins=n_bins)
+    parts = [np.repeat(np.asarray(x, dtype=np.float64), stride)[::stride] for x in batches]
+    a, b = NumericHistogram(binning), NumericHistogram(binning)
+    with np.errstate(over="ignore"):
+        a.update_parts(parts)
+        b.update_numpy(np.concatenate(parts) if parts else np.empty(0))
+    assert_same(a, b)
+
+
+def test_moments_of_a_large_offset_and_a_small_spread_stay_exact():
+    """Timestamps-like values (1.7e9 +- 1e-3): sums taken from the first value keep the
+    variance exact to 1e-10 (block sums taken from zero lost 4e-6 of it here)."""
+    rng = np.random.default_rng(4)
+    x = 1.7e9 + rng.normal(0, 1e-3, 100_003)
+    h = NumericHistogram(NumericBinning.from_reference(x[:5000]))
+    h.update_parts([x[:70_001], x[70_001:]])
+    assert h.n == x.size
+    np.testing.assert_allclose(h.mean, x.mean(), rtol=1e-15)
+    exact = x.astype(np.longdouble)
+    np.testing.assert_allclose(h.m2 / h.n, float(((exact - exact.mean()) ** 2).mean()), rtol=1e-10)
+
+
+def test_values_that_are_not_vectors_are_refused():
+    binning = NumericBinning.from_reference(np.arange(10.0))
+    h = NumericHistogram(binning)
+    with pytest.raises(TypeError, match="one-dimensional float64"):
+        native.histogram.histogram_update(  # type: ignore[union-attr]
+            binning.edges, binning.lut, [np.ones(3), np.ones((2, 2))], h.counts, h.gaps, None
+        )
+    with pytest.raises(TypeError, match="one-dimensional float64"):
+        native.histogram.histogram_update(  # type: ignore[union-attr]
+            binning.edges, binning.lut, [np.ones(3, dtype=np.float32)], h.counts, h.gaps, None
+        )
+    assert h.counts.sum() == 0  # nothing was counted before the refusal
+
+
+def test_take_rows_writes_the_rows_numpy_would_and_checks_every_index():
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(size=(300, 4))
+    columns = [matrix[:, j] for j in range(4)]  # strided views
+    columns[1] = np.ascontiguousarray(columns[1])
+    rows = rng.choice(300, 40, replace=False).astype(np.int64)
+    slots = rng.choice(50, 40, replace=False).astype(np.int64)
+    out, expected = np.zeros((50, 4)), np.zeros((50, 4))
+    native.histogram.take_rows(columns, rows, out, slots)  # type: ignore[union-attr]
+    expected[slots] = matrix[rows]
+    np.testing.assert_array_equal(out, expected)
+    before = out.copy()
+    for bad_rows, bad_slots, error in (
+        (np.array([0, 300]), np.array([0, 1]), IndexError),
+        (np.array([0, -1]), np.array([0, 1]), IndexError),
+        (np.array([0, 1]), np.array([0, 50]), IndexError),
+        (np.array([0, 1]), np.array([0]), ValueError),
+    ):
+        with pytest.raises(error):
+            native.histogram.take_rows(columns, bad_rows, out, bad_slots)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="one column per column"):
+        native.histogram.take_rows(columns[:3], rows, out, slots)  # type: ignore[union-attr]
+    np.testing.assert_array_equal(out, before)  # a refused call writes nothing
