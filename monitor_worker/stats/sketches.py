@@ -717,10 +717,10 @@ class Reservoir:
         self.n_seen += n
 
     def update_parts(self, parts: list[tuple[list[FloatArray], int]]) -> None:
-        """:meth:`update_columns` for several batches in one go, with the same sample: numpy
-        draws the same stream for one array of bounds as for its pieces, and the last row
-        drawn for a slot is the one that stays either way. Once the sample is full, one draw
-        covers every batch and only the rows taken are gathered, from their own batch."""
+        """:meth:`update_columns` for several batches in one go, with the same sample: one
+        uniform per row in order either way (:meth:`_draw`), and the last row drawn for a slot
+        is the one that stays. Once the sample is full, one draw covers every batch and only
+        the rows taken are gathered, from their own batch."""
         i = 0
         while i < len(parts) and self.size < self.capacity:  # filling: batch by batch
             self.update_columns(*parts[i])
