@@ -765,6 +765,8 @@ class Reservoir:
     def _put(self, columns: list[FloatArray], rows: IntArray, slots: IntArray) -> None:
         """``sample[slots[i]] = row rows[i] of columns`` (slots distinct)."""
         if native.histogram is not None and self.dtype == np.float64:
+            if not all(c.dtype == np.float64 and c.ndim == 1 for c in columns):
+                columns = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
             native.histogram.take_rows(columns, rows, self._data, slots)
         else:
             self._data[slots] = np.column_stack([c[rows] for c in columns])

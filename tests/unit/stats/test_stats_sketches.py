@@ -415,3 +415,19 @@ def test_sorted_quantiles_equal_numpys_bit_for_bit() -> None:
         np.array([3.0, 1.0]),
     ):
         np.testing.assert_array_equal(sorted_quantiles(np.sort(x), q), np.quantile(x, q))
+
+
+def test_reservoir_takes_columns_of_any_numeric_dtype_and_stride() -> None:
+    """The window hands over float64 features, but a prediction column may be integers and a
+    column may be a strided view: the sample is the one float64 copies give."""
+    rng = np.random.default_rng(10)
+    matrix = rng.normal(size=(3000, 2))
+    ints = rng.integers(0, 5, 3000)
+    a, b = Reservoir(3, capacity=50, seed=4), Reservoir(3, capacity=50, seed=4)
+    for s in range(0, 3000, 700):
+        part = slice(s, s + 700)
+        n = len(ints[part])
+        a.update_parts([([matrix[part, 0], matrix[part, 1], ints[part]], n)])
+        b.update_parts([([np.ascontiguousarray(matrix[part, 0]),
+                          np.ascontiguousarray(matrix[part, 1]), ints[part].astype(float)], n)])  # fmt: skip
+    np.testing.assert_array_equal(a.sample, b.sample)
