@@ -90,7 +90,6 @@ typedef struct {
     double c, mean, m2, tu, to, mn, mx;  /* mean: of (x - c), c the first finite value */
 } kstate;
 
-/* The slot and gap of value xb[i] into slot[i] and gap[i], -1 for NaN/inf. */
 /* The slot and gap of value xb[i] into slot[i] and gap[i], -1 for NaN/inf; cell[i] is its
  * lookup-table cell (cell_of) where it lies within the inner edges, else -1. */
 #define SLOT_OF(i) do {                                                                       \
