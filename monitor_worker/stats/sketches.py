@@ -684,14 +684,8 @@ class Reservoir:
             self._data[filled : filled + fill] = r[:fill]
         rest = r[fill:]
         if rest.shape[0]:
-            hit, js = self._draw(self.n_seen + fill, rest.shape[0])
-            rs = rest[hit]
-            if js.size:
-                # Later rows overwrite earlier ones in the same slot, as in the sequential
-                # algorithm: keep the last occurrence of each slot.
-                _, first_rev = np.unique(js[::-1], return_index=True)
-                last = js.size - 1 - first_rev
-                self._data[js[last]] = rs[last]
+            taken, slots = self._draw(self.n_seen + fill, rest.shape[0])
+            self._data[slots] = rest[taken]
         self.n_seen += b
 
     def update_columns(self, columns: list[FloatArray], n: int) -> None:
@@ -709,11 +703,9 @@ class Reservoir:
                 self._data[filled : filled + fill, j] = c[:fill]
         rest = n - fill
         if rest:
-            hit, js = self._draw(self.n_seen + fill, rest)
-            if hit.size:
-                _, first_rev = np.unique(js[::-1], return_index=True)
-                keep = hit.size - 1 - first_rev
-                self._put(columns, fill + hit[keep], js[keep])
+            taken, slots = self._draw(self.n_seen + fill, rest)
+            if taken.size:
+                self._put(columns, fill + taken, slots)
         self.n_seen += n
 
     def update_parts(self, parts: list[tuple[list[FloatArray], int]]) -> None:
@@ -726,10 +718,6 @@ class Reservoir:
             self.update_columns(*parts[i])
             i += 1
         rest = parts[i:]
-        if len(rest) <= 1:
-            for columns, n in rest:
-                self.update_columns(columns, n)
-            return
         for columns, _ in rest:
             if len(columns) != self.n_features:
                 raise ValueError(f"expected {self.n_features} columns, got {len(columns)}")
@@ -737,11 +725,8 @@ class Reservoir:
         total = int(sizes.sum())
         if total == 0:
             return
-        hit, js = self._draw(self.n_seen, total)
-        if hit.size:
-            _, first_rev = np.unique(js[::-1], return_index=True)
-            keep = np.sort(hit.size - 1 - first_rev)
-            last, slots = hit[keep], js[keep]  # rows of the flush, the last drawn for each slot
+        last, slots = self._draw(self.n_seen, total)  # rows of the flush
+        if last.size:
             starts = np.cumsum(sizes) - sizes
             part = np.searchsorted(starts, last, side="right") - 1
             bounds = np.searchsorted(part, np.arange(len(rest) + 1))  # part is sorted with last
@@ -756,11 +741,15 @@ class Reservoir:
         as ``floor(u * (t + 1))`` from one uniform per row (uniform up to (t + 1) / 2**53, and
         3x cheaper than numpy's bounded integers). One draw per row whatever the batching, so
         batches taken one by one or together give the same sample. Returns the rows (offsets
-        from ``first``) that take a slot, in order, and their slots."""
+        from ``first``, in order) that end up in the sample and their slots, distinct: where
+        several rows draw one slot the last one stays, as in the sequential algorithm."""
         v = self.rng.random(count)
         v *= np.arange(first + 1, first + count + 1, dtype=np.float64)
         hit = np.flatnonzero(v < self.capacity)
-        return hit, v[hit].astype(np.int64)
+        slots = v[hit].astype(np.int64)
+        _, first_rev = np.unique(slots[::-1], return_index=True)
+        keep = np.sort(hit.size - 1 - first_rev)
+        return hit[keep], slots[keep]
 
     def _put(self, columns: list[FloatArray], rows: IntArray, slots: IntArray) -> None:
         """``sample[slots[i]] = row rows[i] of columns`` (slots distinct)."""
