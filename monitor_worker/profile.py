@@ -31,6 +31,7 @@ from .stats import (
     CategoricalVocabulary,
     NumericBinning,
     NumericHistogram,
+    reference_histogram,
 )
 
 if TYPE_CHECKING:
@@ -158,12 +159,10 @@ def profile_and_fits(
         if f.numerical:
             values = reference.numbers(f.name)
             digest.update(np.ascontiguousarray(values).data)  # the buffer itself: no copy
-            binning = NumericBinning.from_reference(values)
-            hist = NumericHistogram(binning)
-            hist.update(values)
+            binning, hist, finite = reference_histogram(values)
             profile.binnings[f.name] = binning
             profile.ref_numeric[f.name] = hist
-            profile.ref_samples[f.name] = values[np.isfinite(values)]
+            profile.ref_samples[f.name] = finite
         else:
             strings, missing = reference.categories(f.name)
             digest.update(repr(strings.tolist()).encode())
@@ -176,10 +175,7 @@ def profile_and_fits(
     if reference.has(pred_col):
         if schema.regression:
             values = reference.numbers(pred_col)
-            profile.prediction_binning = NumericBinning.from_reference(values)
-            hist = NumericHistogram(profile.prediction_binning)
-            hist.update(values)
-            profile.ref_prediction = hist
+            profile.prediction_binning, profile.ref_prediction, _ = reference_histogram(values)
         else:
             strings, missing = reference.categories(pred_col)
             profile.prediction_vocabulary = _vocabulary(strings[~missing], reference)
@@ -189,9 +185,7 @@ def profile_and_fits(
     score_col = config.data.score_column
     if reference.has(score_col) and config.model.task == "binary-classification":
         values = reference.numbers(score_col)
-        profile.score_binning = NumericBinning.from_reference(values)
-        profile.ref_score = NumericHistogram(profile.score_binning)
-        profile.ref_score.update(values)
+        profile.score_binning, profile.ref_score, _ = reference_histogram(values)
     if reference.sampled:
         _count_every_row(profile, config, reference, digest)
     profile.rich = build_rich_profile(config, schema, reference, digest)

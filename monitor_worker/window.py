@@ -33,9 +33,12 @@ from .stats.reconstruction import ReconstructionState
 
 log = logging.getLogger(__name__)
 
-# Sketch updates are buffered per bucket and applied in chunks of this many rows: numpy's
-# per-call overhead, not the arithmetic, dominates updates of 1000-row batches.
-FLUSH_ROWS = 8192
+# Sketch updates are buffered per bucket and applied in chunks of this many rows: per-call
+# overhead, not the arithmetic, dominates updates of 1000-row batches, and each feature's
+# tables (edges, lookup table, counts) come back into cache once per flush. The buffer holds
+# the batches themselves (no copy). 32768 against 8192: the drift benchmark's ingest 7-10 ms
+# (of ~110) faster; beyond it nothing measurable.
+FLUSH_ROWS = 32768
 
 
 @dataclass

@@ -27,7 +27,7 @@ from mm_api.worker_config import WorkerConfig
 from ..ingest import Batch
 from ..reference_files import ReferenceDataError
 from ..schema import DataSchema, Feature
-from ..stats import NumericBinning, NumericHistogram
+from ..stats import NumericBinning, NumericHistogram, reference_histogram
 from ..stats.embedding import MMD_MAX_ROWS, MMDReference
 from ..stats.text import SAMPLE_MAX_CHARS, Vocabulary, describe, reference_descriptors
 
@@ -212,15 +212,13 @@ def build_rich_profile(
         series = []
         for key, values in described.series(f.name).items():
             try:
-                binning = NumericBinning.from_reference(values)
+                binning, hist, finite = reference_histogram(values)
             except ValueError:
                 raise ReferenceDataError(
                     f"{reference.source}: column {f.name!r} holds no texts to describe"
                 ) from None
-            hist = NumericHistogram(binning)
-            hist.update(values)
             profile.binnings[key], profile.ref_descriptors[key] = binning, hist
-            profile.ref_samples[key] = values[np.isfinite(values)]
+            profile.ref_samples[key] = finite
             series.append(key)
         profile.texts[f.name] = TextFeature(f, vocabulary, tuple(series))
     for f in schema.embeddings:

@@ -28,6 +28,7 @@ from monitor_worker.stats.sketches import (
     NumericBinning,
     NumericHistogram,
     Reservoir,
+    reference_histogram,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "choose_method",
     "drift_share",
     "numeric_drift",
+    "reference_histogram",
 ]

@@ -89,3 +89,24 @@ def test_merged_window_equals_one_state_fed_everything():
     assert a.n == b.n == sum(map(len, parts))
     np.testing.assert_array_equal(a.numeric["x"].counts, b.numeric["x"].counts)
     assert np.isclose(a.numeric["x"].mean, b.numeric["x"].mean, rtol=1e-12)
+
+
+def test_a_full_buffer_is_applied_at_once_and_equals_one_update():
+    from monitor_worker.window import FLUSH_ROWS
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=FLUSH_ROWS + 5)
+    buffered, whole = make_state(), make_state()
+    step = 1000
+    for s in range(0, FLUSH_ROWS, step):  # exactly FLUSH_ROWS rows: the last one flushes
+        buffered.add(batch(x[s : min(s + step, FLUSH_ROWS)]), now=1.0)
+    bucket = buffered.buckets[0]
+    assert bucket._buffered == 0 and bucket.numeric["x"].n == FLUSH_ROWS
+    buffered.add(batch(x[FLUSH_ROWS:]), now=1.0)  # below the threshold: held
+    assert bucket._buffered == 5 and bucket.numeric["x"].n == FLUSH_ROWS
+    whole.add(batch(x), now=1.0)
+    a, b = buffered.merged(now=2.0), whole.merged(now=2.0)  # reading applies what is held
+    assert a.numeric["x"].n == b.numeric["x"].n == x.size
+    np.testing.assert_array_equal(a.numeric["x"].counts, b.numeric["x"].counts)
+    np.testing.assert_allclose(a.numeric["x"].gaps, b.numeric["x"].gaps, rtol=1e-9, atol=1e-12)
+    assert np.isclose(a.numeric["x"].m2, b.numeric["x"].m2, rtol=1e-12)
