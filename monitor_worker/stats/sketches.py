@@ -271,7 +271,10 @@ class NumericHistogram:
         if native.histogram is None:
             self.update_numpy(np.concatenate(parts) if parts else np.empty(0))
             return
-        self._update_native([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+        try:  # float64 vectors, as batches hold them: as they are
+            self._update_native(parts)
+        except TypeError:  # refused before anything was counted: made float64 vectors first
+            self._update_native([np.asarray(p, dtype=np.float64).ravel() for p in parts])
 
     def _update_native(self, x: FloatArray | list[FloatArray]) -> None:
         assert native.histogram is not None
@@ -785,9 +788,11 @@ class Reservoir:
     def _put(self, columns: list[FloatArray], rows: IntArray, slots: IntArray) -> None:
         """``sample[slots[i]] = row rows[i] of columns`` (slots distinct)."""
         if native.histogram is not None and self.dtype == np.float64:
-            if not all(c.dtype == np.float64 and c.ndim == 1 for c in columns):
+            try:  # float64 vectors, as batches hold them: as they are
+                native.histogram.take_rows(columns, rows, self._data, slots)
+            except TypeError:  # refused before anything was written: made float64 vectors
                 columns = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
-            native.histogram.take_rows(columns, rows, self._data, slots)
+                native.histogram.take_rows(columns, rows, self._data, slots)
         else:
             self._data[slots] = np.column_stack([c[rows] for c in columns])
 

@@ -114,6 +114,25 @@ def test_a_flush_of_several_batches_of_any_stride_equals_the_numpy_path(
     assert_same(a, b)
 
 
+def test_a_flush_of_other_dtypes_and_shapes_equals_the_numpy_path():
+    """Parts the kernel refuses as they are (integers, float32, a matrix, a list) are made
+    float64 vectors first; nothing is counted twice."""
+    rng = np.random.default_rng(8)
+    binning = NumericBinning.from_reference(rng.normal(0, 50, 5000))
+    parts = [
+        rng.normal(0, 50, 300),
+        rng.integers(-100, 100, 200),
+        rng.normal(0, 50, 100).astype(np.float32),
+        rng.normal(0, 50, (10, 3)),
+        [1.5, -2.0, float("nan")],
+    ]
+    a, b = NumericHistogram(binning), NumericHistogram(binning)
+    a.update_parts(parts)
+    b.update_numpy(np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts]))
+    assert_same(a, b)
+    assert a.n == 300 + 200 + 100 + 30 + 2 and a.n_missing == 1
+
+
 def test_moments_of_a_large_offset_and_a_small_spread_stay_exact():
     """Timestamps-like values (1.7e9 +- 1e-3): sums taken from the first value keep the
     variance exact to 1e-10 (block sums taken from zero lost 4e-6 of it here)."""
