@@ -364,9 +364,19 @@ def main() -> int:
 
     mismatches = []
     rows = []
+    # Relative error of each side's score against Evidently's exact one, the worst of the
+    # unchanged features and of the drifted ones (NannyML's distance normed like Evidently's:
+    # by the reference's std).
+    worst: dict[str, dict[str, float]] = {"ours": {}, "nannyml": {}}
     for j, name in enumerate(names):
         e = evidently["columns"][name]
         o = ours["arrays"]["features"][name]
+        nml = (nannyml["columns"][name]["value"] / float(np.std(ref[:, j]))) if nannyml else None
+        kind = "drifted" if e["drifted"] else "unchanged"
+        for side, score in (("ours", o["score"]), ("nannyml", nml)):
+            if score is not None and e["score"]:
+                err = abs(score - e["score"]) / abs(e["score"])
+                worst[side][kind] = max(worst[side].get(kind, 0.0), err)
         oj = ours["json"]["features"][name]
         same = e["drifted"] == o["drifted"] == oj["drifted"]
         if http is not None:
@@ -383,6 +393,8 @@ def main() -> int:
                 f"{o['score']:.4f}",
                 "drift" if o["drifted"] else "-",
                 f"{abs(o['score'] - e['score']):.1e}",
+                f"{nml:.4f}" if nml is not None else "-",
+                f"{abs(nml - e['score']):.1e}" if nml is not None else "-",
                 "yes" if same else "NO",
             ]
         )
@@ -396,6 +408,8 @@ def main() -> int:
             "our score",
             "ours",
             "|diff|",
+            "NannyML score / ref std",
+            "NannyML |diff|",
             "same",
         ],
         rows,
@@ -507,6 +521,7 @@ def main() -> int:
         ),
         "timing_table": timing_table,
         "feature_table": feature_table,
+        "worst_relative_error": worst,
         "ratio_bar": RATIO_BAR,
     }
     print()

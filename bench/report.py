@@ -249,6 +249,20 @@ def section(res: dict[str, Any | None], when: str, label: str) -> str:
             dr["feature_table"],
             "",
         ]
+        worst = dr.get("worst_relative_error") or {}
+        if worst.get("ours"):
+
+            def pct(side: str, kind: str) -> str:
+                v = worst.get(side, {}).get(kind)
+                return "-" if v is None else f"{100 * v:.2g}%"
+
+            out += [
+                "Worst relative error against Evidently's exact score: ours "
+                f"{pct('ours', 'unchanged')} on unchanged features, {pct('ours', 'drifted')} on "
+                f"drifted ones; NannyML (its distance / the reference's std) "
+                f"{pct('nannyml', 'unchanged')} / {pct('nannyml', 'drifted')}.",
+                "",
+            ]
     sc = res.get("scaling")
     if sc:
         out += [
