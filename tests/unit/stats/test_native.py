@@ -114,6 +114,38 @@ def test_a_flush_of_several_batches_of_any_stride_equals_the_numpy_path(
     assert_same(a, b)
 
 
+@pytest.mark.parametrize(
+    "shape",
+    ["sorted", "reversed", "random walk", "constant runs", "two values", "runs with NaN"],
+)
+def test_runs_of_one_slot_equal_the_numpy_path(shape):
+    """Neighbours that share a slot (sorted or slowly moving values, a feature of few values)
+    are counted once per run in the kernel: the same state as one update per value."""
+    rng = np.random.default_rng(11)
+    reference = rng.normal(0, 1, 20_000)
+    x = {
+        "sorted": lambda: np.sort(rng.normal(0, 1.2, 50_000)),
+        "reversed": lambda: np.sort(rng.normal(0, 1.2, 50_000))[::-1].copy(),
+        "random walk": lambda: np.cumsum(rng.normal(0, 0.002, 50_000)),
+        "constant runs": lambda: np.repeat(rng.normal(0, 1, 200), 250),
+        "two values": lambda: rng.choice([0.25, 0.75], 50_000, p=[0.9, 0.1]),
+        "runs with NaN": lambda: np.where(
+            rng.random(50_000) < 0.1, np.nan, np.sort(rng.normal(0, 3, 50_000))
+        ),
+    }[shape]()
+    for discrete in (False, True):
+        ref = np.round(reference * 4) / 4 if discrete else reference
+        values = np.round(x * 4) / 4 if discrete else x
+        binning = NumericBinning.from_reference(ref)
+        assert binning.discrete is discrete
+        a, b, c = NumericHistogram(binning), NumericHistogram(binning), NumericHistogram(binning)
+        a.update(values)
+        b.update_parts([values[i : i + 1000] for i in range(0, values.size, 1000)])
+        c.update_numpy(values)
+        assert_same(a, c)
+        assert_same(b, c)
+
+
 def test_a_flush_of_other_dtypes_and_shapes_equals_the_numpy_path():
     """Parts the kernel refuses as they are (integers, float32, a matrix, a list) are made
     float64 vectors first; nothing is counted twice."""
