@@ -371,7 +371,9 @@ def main() -> int:
     for j, name in enumerate(names):
         e = evidently["columns"][name]
         o = ours["arrays"]["features"][name]
-        nml = (nannyml["columns"][name]["value"] / float(np.std(ref[:, j]))) if nannyml else None
+        # Evidently's norm: the reference's std, at least 0.001.
+        norm = max(float(np.std(ref[:, j])), 0.001)
+        nml = (nannyml["columns"][name]["value"] / norm) if nannyml else None
         kind = "drifted" if e["drifted"] else "unchanged"
         for side, score in (("ours", o["score"]), ("nannyml", nml)):
             if score is not None and e["score"]:

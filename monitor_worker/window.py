@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # Sketch updates are buffered per bucket and applied in chunks of this many rows: per-call
 # overhead, not the arithmetic, dominates updates of 1000-row batches, and each feature's
 # tables (edges, lookup table, counts) come back into cache once per flush. The buffer holds
-# the batches themselves (no copy), so its memory grows with the rows times the features:
+# the batches themselves (copies only where an index array picks rows), so its memory grows
+# with the rows times the features:
 # 32768 rows made the drift benchmark's ingest 8 ms (of ~100) faster but the worker's RSS
 # after 10M records 10 MB larger (bench/memory.py, 20 features; a wider model more), which
 # is why it stays at 8192.

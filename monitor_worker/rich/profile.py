@@ -211,12 +211,11 @@ def build_rich_profile(
         vocabulary, described = reference_descriptors(texts, max_chars=f.max_chars)
         series = []
         for key, values in described.series(f.name).items():
-            try:
-                binning, hist, finite = reference_histogram(values)
-            except ValueError:
+            if not np.isfinite(values).any():
                 raise ReferenceDataError(
                     f"{reference.source}: column {f.name!r} holds no texts to describe"
-                ) from None
+                )
+            binning, hist, finite = reference_histogram(values)
             profile.binnings[key], profile.ref_descriptors[key] = binning, hist
             profile.ref_samples[key] = finite
             series.append(key)

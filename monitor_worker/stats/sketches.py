@@ -171,6 +171,8 @@ class NumericBinning:
         (:func:`sorted_finite`): one sort gives both the unique values and the quantiles."""
         if n_bins < 1:
             raise ValueError("n_bins must be >= 1")
+        if xs.size == 0:
+            raise ValueError("reference column has no finite values")
         first = np.empty(xs.size, dtype=bool)
         first[0] = True
         np.not_equal(xs[1:], xs[:-1], out=first[1:])
@@ -273,7 +275,8 @@ class NumericHistogram:
             return
         try:  # float64 vectors, as batches hold them: as they are
             self._update_native(parts)
-        except TypeError:  # refused before anything was counted: made float64 vectors first
+        except (TypeError, ValueError, BufferError):  # refused before anything was counted:
+            # made float64 vectors first
             self._update_native([np.asarray(p, dtype=np.float64).ravel() for p in parts])
 
     def _update_native(self, x: FloatArray | list[FloatArray]) -> None:
@@ -421,7 +424,8 @@ def reference_histogram(
     """A reference column's binning, its histogram and its finite values, from one sort.
 
     The finite values come back sorted: every use of the reference sample (the exact tests
-    of :func:`monitor_worker.stats.drift.numeric_drift`) is free of order. The histogram is
+    of :func:`monitor_worker.stats.drift.numeric_drift`) is free of order (up to float rounding
+    in a standard deviation). The histogram is
     taken over them too (the kernel counts a run of one slot once: sorted values are its
     cheapest, bench/kernel.py), the same state as over ``values`` up to the order of float
     additions. Raises ``ValueError`` when no value is finite."""
@@ -792,7 +796,8 @@ class Reservoir:
         if native.histogram is not None and self.dtype == np.float64:
             try:  # float64 vectors, as batches hold them: as they are
                 native.histogram.take_rows(columns, rows, self._data, slots)
-            except TypeError:  # refused before anything was written: made float64 vectors
+            except (TypeError, ValueError, BufferError):  # refused before anything was written:
+                # made float64 vectors
                 columns = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
                 native.histogram.take_rows(columns, rows, self._data, slots)
         else:

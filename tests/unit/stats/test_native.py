@@ -126,7 +126,7 @@ def test_runs_of_one_slot_equal_the_numpy_path(shape):
     x = {
         "sorted": lambda: np.sort(rng.normal(0, 1.2, 50_000)),
         "reversed": lambda: np.sort(rng.normal(0, 1.2, 50_000))[::-1].copy(),
-        "random walk": lambda: np.cumsum(rng.normal(0, 0.002, 50_000)),
+        "random walk": lambda: np.cumsum(rng.normal(0, 2e-4, 50_000)),
         "constant runs": lambda: np.repeat(rng.normal(0, 1, 200), 250),
         "two values": lambda: rng.choice([0.25, 0.75], 50_000, p=[0.9, 0.1]),
         "runs with NaN": lambda: np.where(
