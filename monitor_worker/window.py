@@ -37,10 +37,9 @@ log = logging.getLogger(__name__)
 # overhead, not the arithmetic, dominates updates of 1000-row batches, and each feature's
 # tables (edges, lookup table, counts) come back into cache once per flush. The buffer holds
 # the batches themselves (copies only where an index array picks rows), so its memory grows
-# with the rows times the features:
-# 32768 rows made the drift benchmark's ingest 8 ms (of ~100) faster but the worker's RSS
-# after 10M records 10 MB larger (bench/memory.py, 20 features; a wider model more), which
-# is why it stays at 8192.
+# with the rows times the features: 32768 rows made the drift benchmark's ingest 8 ms (of
+# ~100) faster but the worker's RSS after 10M records 10 MB larger (bench/memory.py, 20
+# features; a wider model more), which is why it stays at 8192.
 FLUSH_ROWS = 8192
 
 

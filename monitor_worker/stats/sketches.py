@@ -107,11 +107,13 @@ def _finite(values: ArrayLike) -> tuple[FloatArray, int]:
 
 
 def sorted_finite(values: ArrayLike) -> FloatArray:
-    """The finite values, sorted. Raises ``ValueError`` when there is none."""
-    x, _ = _finite(values)
-    if x.size == 0:
-        raise ValueError("reference column has no finite values")
-    return np.sort(x)
+    """The finite values, sorted."""
+    return np.sort(_finite(values)[0])
+
+
+def _as_vectors(parts: Iterable[ArrayLike]) -> list[FloatArray]:
+    """Each part as a float64 vector (what the compiled kernels take)."""
+    return [np.asarray(p, dtype=np.float64).ravel() for p in parts]
 
 
 def _merge_capped(a: list[Any], b: Iterable[Any], cap: int) -> tuple[list[Any], bool]:
@@ -161,8 +163,6 @@ class NumericBinning:
 
         Raises ``ValueError`` when the reference has no finite value.
         """
-        if n_bins < 1:
-            raise ValueError("n_bins must be >= 1")
         return cls.from_sorted(sorted_finite(values), n_bins)
 
     @classmethod
@@ -275,9 +275,8 @@ class NumericHistogram:
             return
         try:  # float64 vectors, as batches hold them: as they are
             self._update_native(parts)
-        except (TypeError, ValueError, BufferError):  # refused before anything was counted:
-            # made float64 vectors first
-            self._update_native([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+        except (TypeError, ValueError, BufferError):  # refused before anything was counted
+            self._update_native(_as_vectors(parts))
 
     def _update_native(self, x: FloatArray | list[FloatArray]) -> None:
         assert native.histogram is not None
@@ -424,11 +423,11 @@ def reference_histogram(
     """A reference column's binning, its histogram and its finite values, from one sort.
 
     The finite values come back sorted: every use of the reference sample (the exact tests
-    of :func:`monitor_worker.stats.drift.numeric_drift`) is free of order (up to float rounding
-    in a standard deviation). The histogram is
-    taken over them too (the kernel counts a run of one slot once: sorted values are its
-    cheapest, bench/kernel.py), the same state as over ``values`` up to the order of float
-    additions. Raises ``ValueError`` when no value is finite."""
+    of :func:`monitor_worker.stats.drift.numeric_drift`) is free of order (up to float
+    rounding in a standard deviation). The histogram is taken over them too (the kernel counts
+    a run of one slot once: sorted values are its cheapest, bench/kernel.py), the same state
+    as over ``values`` up to the order of float additions. Raises ``ValueError`` when no value
+    is finite."""
     x = np.asarray(values, dtype=np.float64).ravel()
     xs = sorted_finite(x)
     binning = NumericBinning.from_sorted(xs, n_bins)
@@ -796,10 +795,8 @@ class Reservoir:
         if native.histogram is not None and self.dtype == np.float64:
             try:  # float64 vectors, as batches hold them: as they are
                 native.histogram.take_rows(columns, rows, self._data, slots)
-            except (TypeError, ValueError, BufferError):  # refused before anything was written:
-                # made float64 vectors
-                columns = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
-                native.histogram.take_rows(columns, rows, self._data, slots)
+            except (TypeError, ValueError, BufferError):  # refused before anything was written
+                native.histogram.take_rows(_as_vectors(columns), rows, self._data, slots)
         else:
             self._data[slots] = np.column_stack([c[rows] for c in columns])
 
