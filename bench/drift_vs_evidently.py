@@ -365,13 +365,12 @@ def main() -> int:
     mismatches = []
     rows = []
     # Relative error of each side's score against Evidently's exact one, the worst of the
-    # unchanged features and of the drifted ones (NannyML's distance normed like Evidently's:
-    # by the reference's std).
+    # unchanged features and of the drifted ones.
     worst: dict[str, dict[str, float]] = {"ours": {}, "nannyml": {}}
     for j, name in enumerate(names):
         e = evidently["columns"][name]
         o = ours["arrays"]["features"][name]
-        # Evidently's norm: the reference's std, at least 0.001.
+        # NannyML's distance normed as Evidently's: by the reference's std, at least 0.001.
         norm = max(float(np.std(ref[:, j])), 0.001)
         nml = (nannyml["columns"][name]["value"] / norm) if nannyml else None
         kind = "drifted" if e["drifted"] else "unchanged"
